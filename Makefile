@@ -1,0 +1,72 @@
+# notion-batch — `make run` starts the product, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := libs/common services/api services/scheduler services/worker emulator
+STAMP := $(VENV)/.installed
+
+# Local services of this machine (trust auth, guest/guest); override for your own.
+DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/notion_batch
+AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+export DATABASE_URL AMQP_URL
+
+# Tests use real PostgreSQL and RabbitMQ: the local ones when they answer, else the test
+# fixtures start containers (testcontainers) where Docker exists.
+PG_UP := $(shell (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && echo yes)
+MQ_UP := $(shell (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo yes)
+ifeq ($(PG_UP),yes)
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export TEST_DATABASE_URL
+endif
+ifeq ($(MQ_UP),yes)
+TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+export TEST_AMQP_URL
+endif
+
+.PHONY: help install run migrate test test-fast lint format lock clean
+
+help:
+	@echo "make run    start api + scheduler + workers (+ the Notion emulator when NOTION_TOKEN is unset)"
+	@echo "make test   run the whole test suite against real PostgreSQL and RabbitMQ"
+	@echo "make lint   ruff + mypy"
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt hatchling
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt \
+		$(addprefix -e ,$(PACKAGES))
+	@touch $@
+
+migrate: install
+	$(BIN)/notion-batch migrate
+
+run: install
+	@scripts/run-local.sh
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/common services/api/notion_batch services/scheduler/notion_batch \
+		services/worker/notion_batch emulator/notion_batch
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^notion-batch' > constraints.txt
+
+clean:
+	rm -rf $(VENV)

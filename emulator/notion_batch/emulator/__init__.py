@@ -1,0 +1,82 @@
+"""A local stand-in for the Notion API: the subset notion-batch uses, over real HTTP.
+
+Notion API (``/v1``, bearer token + ``Notion-Version`` required, rate limited, recorded)
+-----------------------------------------------------------------------------------------
+``GET /v1/pages/{id}``, ``GET /v1/blocks/{id}``, ``GET /v1/blocks/{id}/children?start_cursor=&
+page_size=`` (≤ 100, default 100; ``has_more``/``next_cursor`` always present),
+``PATCH /v1/blocks/{id}`` (``to_do.checked``, ``<type>.rich_text``, ``archived``/``in_trash``),
+``DELETE /v1/blocks/{id}``, ``PATCH /v1/blocks/{id}/children`` (``{"children": [...]}``, ≤ 100,
+nested children up to two levels, rich text ≤ 2,000 characters). Block types: to_do, paragraph,
+bulleted_list_item, numbered_list_item, toggle, quote, callout, heading_1/2/3, divider (and
+child_page, made only through the control API). Ids are accepted dashed or as 32 hex digits.
+Errors are Notion's ``{object: "error", status, code, message, request_id}``.
+
+Control API (``/_emulator``, no auth, never recorded; errors in the same shape)
+-------------------------------------------------------------------------------
+``GET  /_emulator/health`` → ``{"status": "ok"}``
+
+``POST /_emulator/pages`` ``{"title", "children": [node…], "id"?, "shared"?: true}``
+    → 201 ``{"page_id", "url", "blocks": [{"id", "type", "text", "children"}…], "block_ids"}``
+    (``block_ids``: every created block in document order). A *node* is shorthand
+    ``{"type": "to_do" (default), "text", "checked"?, "archived"?, "title"? (child_page),
+    "children"?: [node…]}`` or a full Notion block object; nesting is unlimited.
+``GET  /_emulator/pages/{id}`` → ``{"id", "title", "url", "shared", "archived", "blocks": [{"id",
+    "type", "text", "archived", "checked"? (to-dos), "rich_text"?, "children"}…]}``
+    (the whole tree, archived blocks included).
+``GET  /_emulator/pages/{id}/todos`` → ``{"todos": [{"id", "text", "checked", "archived"}…]}``
+``POST /_emulator/pages/{id}/share`` | ``/unshare`` → ``{"shared"}`` (unshared: 404 for ``/v1``)
+``POST /_emulator/blocks/{id}/children`` ``{"children": [node…]}`` → 201 ``{"blocks": […]}``
+    (a person adds blocks under a page or block)
+``PATCH /_emulator/blocks/{id}`` ``{"checked"?, "archived"?, "text"?}`` → the block
+    (a person checks, archives or retypes a block)
+``GET  /_emulator/requests?method=&operation=&path_contains=&status=&token=``
+    → ``{"count", "requests": [{"method", "path", "query", "operation", "status",
+    "monotonic", "wall", "duration_s", "token", "request_id"}…]}`` in arrival order;
+    operations: retrieve_page, retrieve_block, list_children, append_children,
+    update_block, delete_block, unknown.
+``DELETE /_emulator/requests`` clears the log.
+``POST /_emulator/faults`` ``{"status"?: 400|409|429|500|502|503|504|529, "code"?, "message"?,
+    "retry_after"?: int, "latency"?: seconds, "count"?: K, "duration"?: seconds, "method"?,
+    "path_contains"?, "raw_body"?}`` → 201 the fault with its ``id``. The oldest active matching
+    fault answers a request: after ``latency`` it sends the error (or, without ``status``, the
+    real answer). Without ``count``/``duration`` it holds until removed.
+``GET  /_emulator/faults``; ``DELETE /_emulator/faults`` (all); ``DELETE /_emulator/faults/{id}``
+``GET|PUT /_emulator/rate-limit`` ``{"rate": number | null (off), "burst"?: int}``
+``POST /_emulator/reset`` → back to the start state (empty, or only the demo page).
+
+Python API (in-process tests)
+-----------------------------
+``create_app(config) -> web.Application`` with ``app[STATE_KEY]: EmulatorState``;
+``async with run_emulator(config) as emu:`` serves on 127.0.0.1 at a free port and gives
+``emu.url``, ``emu.token`` and ``emu.state`` (``create_page``, ``add_children``,
+``person_update``, ``set_shared``, ``tree``, ``todos``, ``add_fault(Fault(...))``,
+``set_rate_limit``, ``requests.query(...)``, ``reset``).
+"""
+
+from notion_batch.emulator.app import RunningEmulator, create_app, run_emulator
+from notion_batch.emulator.demo import DEMO_PAGE_ID
+from notion_batch.emulator.faults import Fault
+from notion_batch.emulator.recording import RecordedRequest
+from notion_batch.emulator.state import (
+    DEFAULT_TOKEN,
+    STATE_KEY,
+    CreatedBlock,
+    CreatedPage,
+    EmulatorConfig,
+    EmulatorState,
+)
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "DEMO_PAGE_ID",
+    "STATE_KEY",
+    "CreatedBlock",
+    "CreatedPage",
+    "EmulatorConfig",
+    "EmulatorState",
+    "Fault",
+    "RecordedRequest",
+    "RunningEmulator",
+    "create_app",
+    "run_emulator",
+]

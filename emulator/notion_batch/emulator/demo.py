@@ -1,0 +1,44 @@
+"""The demo page: a fixed id to paste into the product while trying it out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from notion_batch.emulator.state import CreatedPage, EmulatorState
+
+DEMO_PAGE_ID = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+DEMO_TITLE = "notion-batch demo"
+
+
+def _todo(text: str, checked: bool = False) -> dict[str, Any]:
+    return {"type": "to_do", "text": text, "checked": checked}
+
+
+DEMO_BLOCKS: list[dict[str, Any]] = [
+    {"type": "heading_2", "text": "Things to do"},
+    {"type": "paragraph", "text": "Each tick of a batch completes some of these to-dos."},
+    _todo("Water the plants"),
+    _todo("Reply to Alice's email"),
+    _todo("Book the dentist", checked=True),
+    _todo("Pay the electricity bill"),
+    _todo("Back up the laptop"),
+    {"type": "divider"},
+    {
+        "type": "toggle",
+        "text": "Weekend errands",
+        "children": [
+            _todo("Buy coffee beans"),
+            _todo("Return the library books"),
+            _todo("Fix the bike's rear light"),
+        ],
+    },
+    _todo("Call the plumber"),
+    _todo("Renew the passport"),
+    _todo("Plan next week's meals"),
+    _todo("Read chapter 4"),
+]
+
+
+def seed_demo(state: EmulatorState) -> CreatedPage:
+    return state.create_page(DEMO_TITLE, DEMO_BLOCKS, page_id=DEMO_PAGE_ID)

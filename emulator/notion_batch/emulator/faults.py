@@ -1,0 +1,129 @@
+"""Injected failures: answer matching requests with an error status and/or after a delay."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from notion_batch.emulator.errors import DEFAULT_CODES, ApiError, validation_error
+
+FAULT_STATUSES = frozenset({400, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass
+class Fault:
+    """One rule. With neither ``count`` nor ``duration`` it holds until cleared.
+
+    ``status=None`` with a ``latency`` only delays the real answer; with both, the error
+    comes after the delay. ``raw_body`` sends that text (``text/html``) instead of Notion's
+    error JSON, as a proxy in front of Notion would.
+    """
+
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after: int | None = None
+    latency: float = 0.0
+    count: int | None = None
+    duration: float | None = None
+    method: str | None = None
+    path_contains: str | None = None
+    raw_body: str | None = None
+    id: int = 0
+    #: Monotonic deadline, set from ``duration`` when the fault is added.
+    until: float | None = field(default=None, repr=False)
+    hits: int = 0
+
+    def matches(self, method: str, path: str, now: float) -> bool:
+        if self.until is not None and now >= self.until:
+            return False
+        if self.count is not None and self.hits >= self.count:
+            return False
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path_contains is None or self.path_contains in path
+
+    def expired(self, now: float) -> bool:
+        return (self.until is not None and now >= self.until) or (
+            self.count is not None and self.hits >= self.count
+        )
+
+    def error(self) -> ApiError:
+        assert self.status is not None
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+        return ApiError(self.status, self.code, self.message, headers=headers)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("until")
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        """Build a fault from the control API's JSON, validating every field."""
+        if not isinstance(data, dict):
+            raise validation_error("fault should be an object")
+        known = {
+            "status", "code", "message", "retry_after", "latency", "count", "duration",
+            "method", "path_contains", "raw_body",
+        }  # fmt: skip
+        unknown = set(data) - known
+        if unknown:
+            raise validation_error(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        fault = cls(**{k: data[k] for k in known if data.get(k) is not None})
+        fault.validate()
+        return fault
+
+    def validate(self) -> None:
+        if self.status is None and not self.latency:
+            raise validation_error("a fault needs a status, a latency or both")
+        if self.status is not None and self.status not in FAULT_STATUSES:
+            raise validation_error(
+                f"fault status must be one of {sorted(FAULT_STATUSES)}, got {self.status}"
+            )
+        if self.status is not None and self.code is None:
+            self.code = DEFAULT_CODES[self.status]
+        if self.latency < 0 or (self.count is not None and self.count < 1):
+            raise validation_error("latency must be ≥ 0 and count ≥ 1")
+        if self.duration is not None and self.duration <= 0:
+            raise validation_error("duration must be > 0")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise validation_error("retry_after must be ≥ 0")
+
+
+class FaultBook:
+    """The active faults; the oldest matching one answers a request."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._ids = itertools.count(1)
+
+    def add(self, fault: Fault, now: float) -> Fault:
+        fault.validate()
+        fault.id = next(self._ids)
+        if fault.duration is not None:
+            fault.until = now + fault.duration
+        self._faults.append(fault)
+        return fault
+
+    def take(self, method: str, path: str, now: float) -> Fault | None:
+        """The fault that applies to this request, counted as used."""
+        self._faults = [f for f in self._faults if not f.expired(now)]
+        for fault in self._faults:
+            if fault.matches(method, path, now):
+                fault.hits += 1
+                return fault
+        return None
+
+    def list(self, now: float) -> list[Fault]:
+        self._faults = [f for f in self._faults if not f.expired(now)]
+        return list(self._faults)
+
+    def remove(self, fault_id: int) -> bool:
+        before = len(self._faults)
+        self._faults = [f for f in self._faults if f.id != fault_id]
+        return len(self._faults) != before
+
+    def clear(self) -> None:
+        self._faults.clear()

@@ -1,0 +1,236 @@
+"""Everything one emulator instance holds, and the operations the control API offers on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from notion_batch.emulator.blockspec import BlockDraft, parse_control_node
+from notion_batch.emulator.demo import seed_demo
+from notion_batch.emulator.errors import ApiError, block_not_found, page_not_found
+from notion_batch.emulator.faults import Fault, FaultBook
+from notion_batch.emulator.ids import canonical_id
+from notion_batch.emulator.ratelimit import RateLimiter
+from notion_batch.emulator.recording import RequestLog
+from notion_batch.emulator.shapes import page_url, plain_text, rich_text_item
+from notion_batch.emulator.store import PERSON_USER_ID, Block, Store
+
+DEFAULT_TOKEN = "secret_emulator_token"
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    tokens: frozenset[str] = frozenset({DEFAULT_TOKEN})
+    #: Average requests per second per token; ``None`` switches the limit off.
+    rate_limit: float | None = 3.0
+    rate_burst: int = 3
+    #: Seed the demo page (see :mod:`notion_batch.emulator.demo`) at start and on reset.
+    demo: bool = False
+    #: List archived blocks in children lists. Notion leaves them out; tests of a client's own
+    #: filtering can turn this on.
+    list_archived: bool = False
+
+
+@dataclass(frozen=True)
+class CreatedBlock:
+    id: str
+    type: str
+    text: str
+    children: tuple[CreatedBlock, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "text": self.text,
+            "children": [c.to_json() for c in self.children],
+        }
+
+
+@dataclass(frozen=True)
+class CreatedPage:
+    page_id: str
+    url: str
+    blocks: tuple[CreatedBlock, ...]
+    #: Every created block id in document (pre-order) order.
+    block_ids: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "page_id": self.page_id,
+            "url": self.url,
+            "blocks": [b.to_json() for b in self.blocks],
+            "block_ids": list(self.block_ids),
+        }
+
+
+def _flatten(blocks: Iterable[CreatedBlock]) -> list[str]:
+    out: list[str] = []
+    for block in blocks:
+        out.append(block.id)
+        out.extend(_flatten(block.children))
+    return out
+
+
+class EmulatorState:
+    """The store, faults, rate limiter and request log of one running emulator."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.store = Store()
+        self.faults = FaultBook()
+        self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
+        self.requests = RequestLog()
+
+    # -- pages and blocks, as a person would make them -------------------------------------
+
+    def create_page(
+        self,
+        title: str,
+        children: Sequence[dict[str, Any]] = (),
+        *,
+        page_id: str | None = None,
+        shared: bool = True,
+    ) -> CreatedPage:
+        """Create a page holding a tree of blocks (control API shorthand nodes, see blockspec)."""
+        drafts = [parse_control_node(node, f"children[{i}]") for i, node in enumerate(children)]
+        pid = canonical_id(page_id, where="page_id") if page_id else None
+        if pid is not None and pid in self.store.pages:
+            raise ApiError(409, "conflict_error", f"page {pid} already exists")
+        page = self.store.add_page(title, page_id=pid, shared=shared)
+        created = self.insert(page.id, drafts, author=PERSON_USER_ID)
+        return CreatedPage(
+            page_id=page.id,
+            url=page_url(page),
+            blocks=tuple(created),
+            block_ids=tuple(_flatten(created)),
+        )
+
+    def add_children(
+        self, parent_id: str, children: Sequence[dict[str, Any]]
+    ) -> list[CreatedBlock]:
+        """Append blocks under a page or block as a person (not recorded as integration calls)."""
+        parent = canonical_id(parent_id)
+        if self.store.page_of(parent) is None:
+            raise block_not_found(parent)
+        drafts = [parse_control_node(node, f"children[{i}]") for i, node in enumerate(children)]
+        return self.insert(parent, drafts, author=PERSON_USER_ID)
+
+    def insert(
+        self, parent_id: str, drafts: Sequence[BlockDraft], *, author: str
+    ) -> list[CreatedBlock]:
+        created: list[CreatedBlock] = []
+        for draft in drafts:
+            block = self.store.add_block(parent_id, draft.type, draft.content, author=author)
+            block.archived = draft.archived
+            children = self.insert(block.id, draft.children, author=author)
+            created.append(
+                CreatedBlock(
+                    id=block.id,
+                    type=block.type,
+                    text=_text(block),
+                    children=tuple(children),
+                )
+            )
+        return created
+
+    def person_update(
+        self,
+        block_id: str,
+        *,
+        checked: bool | None = None,
+        archived: bool | None = None,
+        text: str | None = None,
+    ) -> Block:
+        """Check/uncheck, archive/restore or retype a block as a person would in the app."""
+        block = self.store.blocks.get(canonical_id(block_id))
+        if block is None:
+            raise block_not_found(block_id)
+        if checked is not None:
+            if block.type != "to_do":
+                raise ApiError(400, "validation_error", "only a to_do block can be checked")
+            block.content["checked"] = checked
+        if text is not None and "rich_text" in block.content:
+            block.content["rich_text"] = [rich_text_item(text)] if text else []
+        if archived is not None:
+            block.archived = archived
+        self.store.touch(block, author=PERSON_USER_ID)
+        return block
+
+    def set_shared(self, page_id: str, shared: bool) -> None:
+        page = self.store.pages.get(canonical_id(page_id, where="page_id"))
+        if page is None:
+            raise page_not_found(page_id)
+        page.shared = shared
+
+    def tree(self, page_id: str) -> dict[str, Any]:
+        """The page and its whole block tree, archived blocks included and flagged."""
+        page = self.store.pages.get(canonical_id(page_id, where="page_id"))
+        if page is None:
+            raise page_not_found(page_id)
+        return {
+            "id": page.id,
+            "title": page.title,
+            "url": page_url(page),
+            "shared": page.shared,
+            "archived": page.archived,
+            "blocks": [self._node(b) for b in self.store.children(page.id, include_archived=True)],
+        }
+
+    def _node(self, block: Block) -> dict[str, Any]:
+        node: dict[str, Any] = {
+            "id": block.id,
+            "type": block.type,
+            "text": _text(block),
+            "archived": block.archived,
+            "children": [
+                self._node(c) for c in self.store.children(block.id, include_archived=True)
+            ],
+        }
+        if block.type == "to_do":
+            node["checked"] = block.content["checked"]
+        if "rich_text" in block.content:
+            node["rich_text"] = block.content["rich_text"]
+        return node
+
+    def todos(self, page_id: str) -> list[dict[str, Any]]:
+        """Every to-do of a page in document order: ``{id, text, checked, archived}``."""
+        pid = canonical_id(page_id, where="page_id")
+        if pid not in self.store.pages:
+            raise page_not_found(page_id)
+        return [
+            {"id": b.id, "text": _text(b), "checked": b.content["checked"], "archived": b.archived}
+            for b in self.store.walk(pid)
+            if b.type == "to_do"
+        ]
+
+    # -- test controls ---------------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> Fault:
+        return self.faults.add(fault, time.monotonic())
+
+    def set_rate_limit(self, rate: float | None, burst: int | None = None) -> None:
+        self.limiter = RateLimiter(rate, self.limiter.burst if burst is None else burst)
+
+    def reset(self) -> None:
+        """Back to the state at start: no pages (but the demo one), faults or recorded requests."""
+        self.store.clear()
+        self.faults.clear()
+        self.requests.clear()
+        self.limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
+        if self.config.demo:
+            seed_demo(self)
+
+
+def _text(block: Block) -> str:
+    if block.type == "child_page":
+        return str(block.content.get("title", ""))
+    return plain_text(block.content.get("rich_text", []))
+
+
+#: Where an application built by :func:`notion_batch.emulator.app.create_app` keeps its state.
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("notion_emulator_state", EmulatorState)

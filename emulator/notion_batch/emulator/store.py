@@ -1,0 +1,144 @@
+"""The emulated workspace: pages and their block trees, in memory.
+
+A page is also a container of blocks (``GET /v1/blocks/{page_id}/children`` lists its top level).
+Every block remembers the page it lives on, so sharing is decided per page. Archived blocks stay
+in the tree (``GET /v1/blocks/{id}`` still finds them) but are left out of children lists, as
+Notion does, unless the emulator is told otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from notion_batch.emulator.ids import new_id
+
+#: The user Notion names as author of what the integration writes.
+BOT_USER_ID = "5e1f0b7a-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
+#: The user named as author of what a person does through the control API.
+PERSON_USER_ID = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
+
+
+def now_iso() -> str:
+    """Notion's timestamp format: ISO 8601, UTC, milliseconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class Block:
+    id: str
+    type: str
+    #: The type-specific object (``block[block.type]``) without children, e.g. ``{"rich_text": […],
+    #: "checked": false, "color": "default"}`` for a to-do.
+    content: dict[str, Any]
+    parent_id: str
+    page_id: str
+    created_time: str
+    last_edited_time: str
+    created_by: str
+    last_edited_by: str
+    archived: bool = False
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    id: str
+    title: str
+    created_time: str
+    last_edited_time: str
+    shared: bool = True
+    archived: bool = False
+    children: list[str] = field(default_factory=list)
+
+
+class Store:
+    """Pages and blocks by id, with the few tree operations the routes need."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, Page] = {}
+        self.blocks: dict[str, Block] = {}
+
+    def clear(self) -> None:
+        self.pages.clear()
+        self.blocks.clear()
+
+    def add_page(self, title: str, *, page_id: str | None = None, shared: bool = True) -> Page:
+        stamp = now_iso()
+        page = Page(
+            id=page_id or new_id(),
+            title=title,
+            created_time=stamp,
+            last_edited_time=stamp,
+            shared=shared,
+        )
+        self.pages[page.id] = page
+        return page
+
+    def add_block(
+        self, parent_id: str, block_type: str, content: dict[str, Any], *, author: str
+    ) -> Block:
+        """Append a block at the end of ``parent_id``'s children (a page or a block)."""
+        parent_page = self.page_of(parent_id)
+        if parent_page is None:
+            raise KeyError(parent_id)
+        stamp = now_iso()
+        block = Block(
+            id=new_id(),
+            type=block_type,
+            content=content,
+            parent_id=parent_id,
+            page_id=parent_page.id,
+            created_time=stamp,
+            last_edited_time=stamp,
+            created_by=author,
+            last_edited_by=author,
+        )
+        self.blocks[block.id] = block
+        self.child_ids(parent_id).append(block.id)
+        self.touch_page(parent_page.id, stamp)
+        return block
+
+    def child_ids(self, container_id: str) -> list[str]:
+        """The ordered children of a page or block, archived ones included (mutable)."""
+        page = self.pages.get(container_id)
+        if page is not None:
+            return page.children
+        return self.blocks[container_id].children
+
+    def children(self, container_id: str, *, include_archived: bool = False) -> list[Block]:
+        blocks = [self.blocks[i] for i in self.child_ids(container_id)]
+        return blocks if include_archived else [b for b in blocks if not b.archived]
+
+    def has_children(self, block: Block, *, include_archived: bool = False) -> bool:
+        if include_archived:
+            return bool(block.children)
+        return any(not self.blocks[i].archived for i in block.children)
+
+    def page_of(self, page_or_block_id: str) -> Page | None:
+        page = self.pages.get(page_or_block_id)
+        if page is not None:
+            return page
+        block = self.blocks.get(page_or_block_id)
+        return None if block is None else self.pages.get(block.page_id)
+
+    def touch(self, block: Block, *, author: str) -> None:
+        block.last_edited_time = now_iso()
+        block.last_edited_by = author
+        self.touch_page(block.page_id, block.last_edited_time)
+
+    def touch_page(self, page_id: str, stamp: str) -> None:
+        page = self.pages.get(page_id)
+        if page is not None:
+            page.last_edited_time = stamp
+
+    def walk(self, container_id: str) -> list[Block]:
+        """Every block under a container, archived included, in document (pre-order) order."""
+        out: list[Block] = []
+        stack = list(reversed(self.child_ids(container_id)))
+        while stack:
+            block = self.blocks[stack.pop()]
+            out.append(block)
+            stack.extend(reversed(block.children))
+        return out

@@ -1,0 +1,261 @@
+"""Settings, read from environment variables only, once, at each service's entry point.
+
+Every value is validated here; a bad one raises :class:`ConfigError` naming the variable, which
+the entry points turn into one line on stderr and exit code 2. The variables are documented in
+the README's configuration table — keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from notion_batch.common.errors import ConfigError
+
+#: The Notion API version we speak, pinned so that a Notion release cannot change shapes under us.
+NOTION_VERSION = "2025-09-03"
+NOTION_DEFAULT_BASE_URL = "https://api.notion.com"
+DEFAULT_HANDLER = "notion_batch.worker.handlers:complete"
+
+RecordMode = Literal["page_log", "todo_children"]
+LogFormat = Literal["json", "console"]
+
+
+class Env:
+    """Typed, validating reads from an environment mapping."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def string(self, name: str, default: str | None = None) -> str:
+        value = self._raw(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(name, "is required but not set")
+            return default
+        return value
+
+    def optional(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(name, f"must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(name, f"must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.string(name, default).lower()
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...], default: str | None = None) -> str:
+        value = self.string(name, default)
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ConfigError(
+                name, f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
+        return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str
+    format: LogFormat
+
+    @classmethod
+    def from_env(cls, env: Env) -> LogSettings:
+        level = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
+        # JSON for machines (containers, CI), colours for a person at a terminal.
+        default_format = "console" if os.isatty(2) else "json"
+        fmt = env.choice("LOG_FORMAT", default_format, ("json", "console"))
+        return cls(level=level.upper(), format="json" if fmt == "json" else "console")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    pool_min_size: int
+    pool_max_size: int
+
+    @classmethod
+    def from_env(cls, env: Env, *, default_pool_max: int = 10) -> DatabaseSettings:
+        url = env.url("DATABASE_URL", ("postgresql", "postgres"))
+        pool_max = env.integer("DB_POOL_MAX_SIZE", default_pool_max, minimum=1, maximum=200)
+        return cls(url=url, pool_min_size=min(2, pool_max), pool_max_size=pool_max)
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    url: str
+    #: Prefix of every exchange and queue name, so that one broker can host several
+    #: deployments (and the test suite can isolate each test).
+    namespace: str
+
+    @classmethod
+    def from_env(cls, env: Env) -> BrokerSettings:
+        url = env.url("AMQP_URL", ("amqp", "amqps"))
+        namespace = env.string("AMQP_NAMESPACE", "notion_batch")
+        if not namespace.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ConfigError("AMQP_NAMESPACE", "may hold only letters, digits, '.', '_', '-'")
+        return cls(url=url, namespace=namespace)
+
+
+@dataclass(frozen=True)
+class BatchDefaults:
+    interval_seconds: int
+    duration_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Env) -> BatchDefaults:
+        interval = env.integer("BATCH_INTERVAL_SECONDS", 60, minimum=1, maximum=86_400)
+        duration = env.integer("BATCH_DURATION_SECONDS", 900, minimum=1, maximum=30 * 86_400)
+        return cls(interval_seconds=interval, duration_seconds=duration)
+
+
+@dataclass(frozen=True)
+class NotionSettings:
+    token: str
+    base_url: str
+    version: str
+    #: Average requests per second allowed to this integration (Notion's documented 3).
+    rate_limit_per_second: float
+    timeout_seconds: float
+    #: Attempts per request, the first included, for retryable failures (429, 529, 5xx, timeouts).
+    max_attempts: int
+    #: Longest ``Retry-After`` we wait out inside one request; longer ones fail the request so the
+    #: tick can end and the next one retries.
+    max_retry_after_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Env) -> NotionSettings:
+        return cls(
+            token=env.string("NOTION_TOKEN"),
+            base_url=env.url("NOTION_BASE_URL", ("https", "http"), NOTION_DEFAULT_BASE_URL),
+            version=env.string("NOTION_VERSION", NOTION_VERSION),
+            rate_limit_per_second=env.number(
+                "NOTION_RATE_LIMIT_PER_SECOND", 3.0, minimum=0.1, maximum=1000.0
+            ),
+            timeout_seconds=env.number("NOTION_TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=300.0),
+            max_attempts=env.integer("NOTION_MAX_ATTEMPTS", 5, minimum=1, maximum=20),
+            max_retry_after_seconds=env.number(
+                "NOTION_MAX_RETRY_AFTER_SECONDS", 120.0, minimum=0.0, maximum=3600.0
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str
+    port: int
+    database: DatabaseSettings
+    broker: BrokerSettings
+    batch: BatchDefaults
+    log: LogSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
+        env = Env(environ)
+        return cls(
+            host=env.string("API_HOST", "127.0.0.1"),
+            port=env.integer("API_PORT", 8000, minimum=0, maximum=65_535),
+            database=DatabaseSettings.from_env(env),
+            broker=BrokerSettings.from_env(env),
+            batch=BatchDefaults.from_env(env),
+            log=LogSettings.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    #: Longest sleep between two looks for due pages; a start command wakes the loop early.
+    poll_seconds: float
+    #: Pages claimed per transaction; bounds one transaction's size at scale.
+    claim_batch_size: int
+    database: DatabaseSettings
+    broker: BrokerSettings
+    log: LogSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SchedulerSettings:
+        env = Env(environ)
+        return cls(
+            poll_seconds=env.number("SCHEDULER_POLL_SECONDS", 1.0, minimum=0.05, maximum=60.0),
+            claim_batch_size=env.integer(
+                "SCHEDULER_CLAIM_BATCH_SIZE", 500, minimum=1, maximum=10_000
+            ),
+            database=DatabaseSettings.from_env(env, default_pool_max=4),
+            broker=BrokerSettings.from_env(env),
+            log=LogSettings.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    #: ``module:function`` of the async handler run on each to-do.
+    handler: str
+    max_attempts: int
+    handler_timeout_seconds: float
+    #: Ticks (pages) one worker process works on at once.
+    concurrency: int
+    #: How long a page stays leased to a worker without a heartbeat.
+    lease_seconds: float
+    record_mode: RecordMode
+    database: DatabaseSettings
+    broker: BrokerSettings
+    notion: NotionSettings
+    log: LogSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
+        env = Env(environ)
+        concurrency = env.integer("WORKER_CONCURRENCY", 4, minimum=1, maximum=256)
+        handler = env.string("TODO_HANDLER", DEFAULT_HANDLER)
+        module, _, function = handler.partition(":")
+        if not module or not function:
+            raise ConfigError("TODO_HANDLER", f"must look like 'package.module:function', got {handler!r}")
+        mode = env.choice("NOTION_RECORD_MODE", "page_log", ("page_log", "todo_children"))
+        return cls(
+            handler=handler,
+            max_attempts=env.integer("TODO_MAX_ATTEMPTS", 3, minimum=1, maximum=100),
+            handler_timeout_seconds=env.number(
+                "TODO_HANDLER_TIMEOUT_SECONDS", 60.0, minimum=0.1, maximum=3600.0
+            ),
+            concurrency=concurrency,
+            lease_seconds=env.number("WORKER_LEASE_SECONDS", 30.0, minimum=1.0, maximum=3600.0),
+            record_mode="todo_children" if mode == "todo_children" else "page_log",
+            # Each page in work holds at most one connection at a time, plus heartbeats.
+            database=DatabaseSettings.from_env(env, default_pool_max=concurrency + 4),
+            broker=BrokerSettings.from_env(env),
+            notion=NotionSettings.from_env(env),
+            log=LogSettings.from_env(env),
+        )

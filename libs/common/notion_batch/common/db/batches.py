@@ -1,0 +1,208 @@
+"""Batch state: starting, stopping, reading, ticking and ending the batch of a page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from notion_batch.common.db.pool import translate_errors
+from notion_batch.common.db.queries import sql
+
+
+@dataclass(frozen=True)
+class StartedBatch:
+    notion_page_id: str
+    run_id: int
+    start_time: datetime
+    end_time: datetime
+    interval_seconds: int
+
+
+@dataclass(frozen=True)
+class StoppedBatch:
+    notion_page_id: str
+    run_id: int
+    end_time: datetime
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    notion_page_id: str
+    status: str
+    message: str
+    last_run_at: datetime | None
+    run_id: int | None
+    start_time: datetime | None
+    end_time: datetime | None
+    interval_seconds: int | None
+    ticks: int
+    todos_done: int
+    todos_skipped: int
+    todos_pending: int
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class RunningBatch:
+    notion_page_id: str
+    status: str
+    start_time: datetime
+    end_time: datetime
+
+
+@dataclass(frozen=True)
+class DueTick:
+    notion_page_id: str
+    run_id: int
+    scheduled_at: datetime
+    interval_seconds: int
+    #: Ticks that fell due while nothing emitted them, coalesced into this one.
+    missed: int
+
+
+@dataclass(frozen=True)
+class EndedBatch:
+    notion_page_id: str
+    run_id: int
+    message: str
+
+
+def _page(record: asyncpg.Record) -> str:
+    return str(record["notion_page_id"])
+
+
+class BatchRepository:
+    """The page's batch row and its runs; every method is one transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def start(
+        self,
+        notion_page_id: str,
+        *,
+        interval_seconds: int,
+        duration_seconds: int,
+        message: str,
+        before_commit: Callable[[StartedBatch], Awaitable[Any]] | None = None,
+    ) -> StartedBatch | None:
+        """Start the page's batch; ``None`` if it is already running.
+
+        ``before_commit`` runs inside the transaction (the API publishes the start command
+        there): if it raises, the start is rolled back and nothing half-happened.
+        """
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                sql("start_batch"), notion_page_id, interval_seconds, duration_seconds, message
+            )
+            if row is None:
+                return None
+            started = StartedBatch(
+                notion_page_id=_page(row),
+                run_id=row["run_id"],
+                start_time=row["start_time"],
+                end_time=row["end_time"],
+                interval_seconds=row["interval_seconds"],
+            )
+            if before_commit is not None:
+                await before_commit(started)
+            return started
+
+    async def stop(
+        self,
+        notion_page_id: str,
+        *,
+        message: str,
+        before_commit: Callable[[StoppedBatch], Awaitable[Any]] | None = None,
+    ) -> StoppedBatch | None:
+        """Stop the page's running batch; ``None`` if it is not running."""
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(sql("stop_batch"), notion_page_id, message)
+            if row is None:
+                return None
+            stopped = StoppedBatch(
+                notion_page_id=_page(row), run_id=row["run_id"], end_time=row["end_time"]
+            )
+            if before_commit is not None:
+                await before_commit(stopped)
+            return stopped
+
+    async def status(self, notion_page_id: str) -> BatchStatus | None:
+        with translate_errors():
+            row = await self._pool.fetchrow(sql("batch_status"), notion_page_id)
+        if row is None:
+            return None
+        return BatchStatus(
+            notion_page_id=_page(row),
+            status=row["status"],
+            message=row["message"],
+            last_run_at=row["last_run_at"],
+            run_id=row["run_id"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            interval_seconds=row["interval_seconds"],
+            ticks=row["ticks"] or 0,
+            todos_done=row["todos_done"] or 0,
+            todos_skipped=row["todos_skipped"] or 0,
+            todos_pending=row["todos_pending"],
+        )
+
+    async def running(self) -> list[RunningBatch]:
+        with translate_errors():
+            rows = await self._pool.fetch(sql("running_batches"))
+        return [
+            RunningBatch(
+                notion_page_id=_page(r),
+                status=r["status"],
+                start_time=r["start_time"],
+                end_time=r["end_time"],
+            )
+            for r in rows
+        ]
+
+    @asynccontextmanager
+    async def claim_due_ticks(self, limit: int) -> AsyncIterator[list[DueTick]]:
+        """Claim due ticks inside a transaction that commits when the block exits cleanly.
+
+        The scheduler publishes the ticks inside the block: a failed publish rolls the claim
+        back and the ticks stay due, so a broker hiccup loses no tick.
+        """
+        async with self._transaction() as conn:
+            rows = await conn.fetch(sql("claim_due_ticks"), limit)
+            yield [
+                DueTick(
+                    notion_page_id=_page(r),
+                    run_id=r["run_id"],
+                    scheduled_at=r["scheduled_at"],
+                    interval_seconds=r["interval_seconds"],
+                    missed=r["missed"],
+                )
+                for r in rows
+            ]
+
+    async def complete_expired(self, limit: int) -> list[EndedBatch]:
+        with translate_errors():
+            rows = await self._pool.fetch(sql("complete_expired"), limit)
+        return [
+            EndedBatch(notion_page_id=_page(r), run_id=r["run_id"], message=r["message"])
+            for r in rows
+        ]
+
+    async def fail(self, notion_page_id: str, run_id: int, reason: str) -> bool:
+        with translate_errors():
+            row = await self._pool.fetchrow(sql("fail_batch"), notion_page_id, run_id, reason)
+        return row is not None
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        with translate_errors():
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield conn

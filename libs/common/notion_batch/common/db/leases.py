@@ -1,0 +1,95 @@
+"""Page leases: the row lock that lets one worker, and one only, work a page at a time.
+
+A lease is taken with ``FOR UPDATE SKIP LOCKED`` on the page's row (never waiting on another
+worker) and recorded on the row with an expiry, so the row is not held locked — and no
+connection is held — while a tick talks to Notion for seconds or minutes. A worker renews
+its lease while it works; one that dies simply stops renewing, and the page is free again
+once the lease expires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from notion_batch.common.db.pool import translate_errors
+from notion_batch.common.db.queries import sql
+
+
+@dataclass(frozen=True)
+class Lease:
+    notion_page_id: str
+    run_id: int
+    owner: str
+    end_time: datetime
+    interval_seconds: int
+    log_block_id: str | None
+    log_reconcile_needed: bool
+
+
+@dataclass(frozen=True)
+class LeaseRefusal:
+    """Why a tick did not get the page: ``stale`` (not running, other run, expired) or ``busy``."""
+
+    reason: str
+    detail: str
+
+
+class LeaseRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def acquire(
+        self, notion_page_id: str, run_id: int, owner: str, lease_seconds: float
+    ) -> Lease | LeaseRefusal:
+        with translate_errors():
+            row = await self._pool.fetchrow(
+                sql("lease_acquire"), notion_page_id, run_id, owner, lease_seconds
+            )
+            if row is not None:
+                log_block: UUID | None = row["log_block_id"]
+                return Lease(
+                    notion_page_id=notion_page_id,
+                    run_id=run_id,
+                    owner=owner,
+                    end_time=row["end_time"],
+                    interval_seconds=row["interval_seconds"],
+                    log_block_id=str(log_block) if log_block else None,
+                    log_reconcile_needed=bool(row["log_reconcile_needed"]),
+                )
+            state = await self._pool.fetchrow(sql("lease_state"), notion_page_id)
+        return _refusal(state, run_id)
+
+    async def renew(self, lease: Lease, lease_seconds: float) -> bool | None:
+        """Extend the lease. ``None``: the lease is lost; ``False``: held, but the batch ended."""
+        with translate_errors():
+            row = await self._pool.fetchrow(
+                sql("lease_renew"), lease.notion_page_id, lease.owner, lease_seconds
+            )
+        return None if row is None else bool(row["may_continue"])
+
+    async def finish(self, lease: Lease, message: str) -> None:
+        """Release the lease, writing the tick's summary onto the batch."""
+        with translate_errors():
+            await self._pool.execute(sql("finish_tick"), lease.notion_page_id, lease.owner, message)
+
+    async def release(self, lease: Lease) -> None:
+        with translate_errors():
+            await self._pool.execute(sql("lease_release"), lease.notion_page_id, lease.owner)
+
+
+def _refusal(state: asyncpg.Record | None, run_id: int) -> LeaseRefusal:
+    if state is None:
+        return LeaseRefusal("stale", "no batch for this page")
+    if state["status"] != "running":
+        return LeaseRefusal("stale", f"batch is {state['status']}")
+    if state["run_id"] != run_id:
+        return LeaseRefusal("stale", f"tick of run {run_id}, the page now runs {state['run_id']}")
+    if state["end_time"] <= state["now"]:
+        return LeaseRefusal("stale", "batch has expired")
+    if state["lease_owner"] is not None and state["lease_expires_at"] >= state["now"]:
+        return LeaseRefusal("busy", f"leased to {state['lease_owner']}")
+    return LeaseRefusal("busy", "page row is locked by another transaction")

@@ -1,0 +1,31 @@
+"""Named SQL, loaded from ``queries.sql``: the only SQL the services run (migrations aside)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def parse_queries(text: str) -> dict[str, str]:
+    """Split a ``-- name: x`` annotated SQL file into {name: sql}."""
+    parts = _HEADER.split(text)
+    queries: dict[str, str] = {}
+    # parts = [preamble, name1, body1, name2, body2, ...]
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice")
+        queries[name] = body.strip()
+    return queries
+
+
+@cache
+def queries() -> dict[str, str]:
+    text = resources.files("notion_batch.common.db").joinpath("queries.sql").read_text("utf-8")
+    return parse_queries(text)
+
+
+def sql(name: str) -> str:
+    return queries()[name]

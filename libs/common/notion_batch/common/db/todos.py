@@ -1,0 +1,152 @@
+"""A page's to-dos: syncing them from Notion, recording outcomes, and the outbox to Notion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from notion_batch.common.db.pool import translate_errors
+from notion_batch.common.db.queries import sql
+
+
+@dataclass(frozen=True)
+class SyncedTodo:
+    block_id: str
+    position: int
+    text: str
+    checked: bool
+
+
+@dataclass(frozen=True)
+class PendingTodo:
+    block_id: str
+    text: str
+    #: Failed attempts recorded so far.
+    attempts: int
+    position: int
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    block_id: str
+    text: str
+    status: str
+    result: str
+    check_pending: bool
+    log_pending: bool
+
+
+@dataclass(frozen=True)
+class FailureRecorded:
+    status: str
+    attempts: int
+
+
+_MIN_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+class TodoRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def merge_synced(
+        self, notion_page_id: str, todos: Sequence[SyncedTodo], *, complete: bool
+    ) -> None:
+        """Merge to-dos read from Notion; with ``complete``, pending ones not seen are skipped."""
+        ids = [t.block_id for t in todos]
+        with translate_errors():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    sql("todo_upsert_synced"),
+                    notion_page_id,
+                    ids,
+                    [t.position for t in todos],
+                    [t.text for t in todos],
+                    [t.checked for t in todos],
+                )
+                if complete:
+                    await conn.execute(sql("todo_skip_vanished"), notion_page_id, ids)
+
+    async def pending(
+        self, notion_page_id: str, limit: int, *, after: PendingTodo | None = None
+    ) -> list[PendingTodo]:
+        """Pending to-dos in page order, starting after ``after``."""
+        position, block_id = (after.position, after.block_id) if after else (-1, _MIN_UUID)
+        with translate_errors():
+            rows = await self._pool.fetch(
+                sql("todo_pending"), notion_page_id, position, block_id, limit
+            )
+        return [
+            PendingTodo(
+                block_id=str(r["block_id"]),
+                text=r["text"],
+                attempts=r["attempts"],
+                position=r["position"],
+            )
+            for r in rows
+        ]
+
+    async def may_start(self, notion_page_id: str, lease_owner: str) -> bool:
+        with translate_errors():
+            return bool(await self._pool.fetchval(sql("todo_may_start"), notion_page_id, lease_owner))
+
+    async def record_done(self, block_id: str, run_id: int, result: str, *, log: bool) -> bool:
+        """Record success; ``False`` if the to-do was no longer pending (already recorded)."""
+        with translate_errors():
+            n = await self._pool.fetchval(sql("todo_record_done"), block_id, run_id, result, log)
+        return bool(n)
+
+    async def record_skipped(self, block_id: str, run_id: int, reason: str, *, log: bool) -> bool:
+        with translate_errors():
+            n = await self._pool.fetchval(sql("todo_record_skipped"), block_id, run_id, reason, log)
+        return bool(n)
+
+    async def record_failure(
+        self, block_id: str, run_id: int, error: str, *, max_attempts: int, log: bool
+    ) -> FailureRecorded | None:
+        with translate_errors():
+            row = await self._pool.fetchrow(
+                sql("todo_record_failure"), block_id, run_id, error, max_attempts, log
+            )
+        return None if row is None else FailureRecorded(row["status"], row["attempts"])
+
+    async def outbox(self, notion_page_id: str, limit: int) -> list[OutboxItem]:
+        with translate_errors():
+            rows = await self._pool.fetch(sql("outbox_pending"), notion_page_id, limit)
+        return [
+            OutboxItem(
+                block_id=str(r["block_id"]),
+                text=r["text"],
+                status=r["status"],
+                result=r["result"] or "",
+                check_pending=r["check_pending"],
+                log_pending=r["log_pending"],
+            )
+            for r in rows
+        ]
+
+    async def mark_checked(self, block_ids: Sequence[str]) -> None:
+        await self._execute("outbox_mark_checked", list(block_ids))
+
+    async def drop_check(self, block_ids: Sequence[str]) -> None:
+        await self._execute("outbox_drop_check", list(block_ids))
+
+    async def mark_logged(self, block_ids: Sequence[str]) -> None:
+        await self._execute("outbox_mark_logged", list(block_ids))
+
+    async def log_block_ids(self, notion_page_id: str) -> list[str]:
+        with translate_errors():
+            rows = await self._pool.fetch(sql("run_log_blocks"), notion_page_id)
+        return [str(r["log_block_id"]) for r in rows]
+
+    async def set_log_block(self, run_id: int, block_id: str) -> None:
+        await self._execute("run_log_set_block", run_id, block_id)
+
+    async def set_log_reconcile(self, run_id: int, needed: bool) -> None:
+        await self._execute("run_log_set_reconcile", run_id, needed)
+
+    async def _execute(self, name: str, *args: object) -> None:
+        with translate_errors():
+            await self._pool.execute(sql(name), *args)

@@ -1,0 +1,61 @@
+"""Process entry points for the long-running services: settings, logging, signals, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+
+from notion_batch.common.config import LogSettings
+from notion_batch.common.errors import ConfigError, UnavailableError
+from notion_batch.common.logging import configure_logging
+
+SettingsT = TypeVar("SettingsT")
+log = structlog.get_logger(__name__)
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (Kubernetes) and SIGINT (Ctrl-C) ask the service to stop gracefully."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, stop, sig)
+
+
+def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    log.info("shutdown_requested", signal=sig.name)
+    stop.set()
+
+
+def run_service(
+    name: str,
+    load_settings: Callable[[], SettingsT],
+    log_settings: Callable[[SettingsT], LogSettings],
+    serve: Callable[[SettingsT, asyncio.Event], Awaitable[None]],
+    secrets: Callable[[SettingsT], list[str]] = lambda _: [],
+) -> None:
+    """Load settings (one line and exit 2 if bad), configure logging, serve until signalled."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"notion-batch-{name}: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(log_settings(settings), service=name, secrets=secrets(settings))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        await serve(settings, stop)
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # found while starting, e.g. a TODO_HANDLER that cannot load
+        print(f"notion-batch-{name}: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except UnavailableError as exc:
+        print(f"notion-batch-{name}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    log.info("service_stopped")

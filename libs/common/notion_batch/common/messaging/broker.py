@@ -1,0 +1,209 @@
+"""The one AMQP connection of a service: robust, confirmed, persistent, named.
+
+What aio-pika leaves to us (see FACTS.md) is settled here once: messages are persistent,
+publishes wait for the broker's confirm and raise on an unroutable message, queues are
+declared on a channel that lives as long as the service (so the robust connection restores
+them and their consumers after a broker restart), and aio-pika/aiormq errors become
+:class:`BrokerUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
+
+from notion_batch.common.config import BrokerSettings
+from notion_batch.common.errors import BrokerUnavailable
+from notion_batch.common.messaging.messages import BatchMessage, encode
+from notion_batch.common.messaging.topology import Topology
+
+log = structlog.get_logger(__name__)
+
+MessageCallback = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+_AMQP_ERRORS: tuple[type[BaseException], ...] = (
+    aio_pika.exceptions.AMQPException,
+    aiormq.exceptions.AMQPError,
+    ConnectionError,
+    OSError,
+    RuntimeError,  # aio-pika raises it for a channel or connection being closed or reopened
+    asyncio.TimeoutError,
+)
+
+
+class Broker:
+    """A service's connection to RabbitMQ, with our topology declared on it."""
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        *,
+        service: str,
+        prefetch_count: int = 0,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        self.topology = Topology(settings.namespace)
+        self._settings = settings
+        self._service = service
+        self._prefetch_count = prefetch_count
+        self._publish_timeout = publish_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._queues: dict[str, AbstractQueue] = {}
+        self._consumers: dict[str, str] = {}
+        self._ready = asyncio.Event()
+        self._connect_task: asyncio.Task[None] | None = None
+
+    async def start(self, *, wait: bool = True) -> None:
+        """Connect and declare the topology; with ``wait=False`` keep trying in the background.
+
+        Either way the connection then reconnects by itself for as long as the service runs.
+        """
+        self._connect_task = asyncio.create_task(self._connect_forever(), name="amqp-connect")
+        if wait:
+            await self._ready.wait()
+
+    async def _connect_forever(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._connect()
+            except _AMQP_ERRORS as exc:
+                log.warning("broker_connect_failed", error=str(exc), retry_in_s=delay)
+                await self._close_connection()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            else:
+                self._ready.set()
+                log.info("broker_connected", namespace=self.topology.namespace)
+                return
+
+    async def _connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(
+            self._settings.url,
+            client_properties={"connection_name": f"notion-batch-{self._service}"},
+            reconnect_interval=1,
+            timeout=10,
+        )
+        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        assert isinstance(channel, AbstractRobustChannel)
+        if self._prefetch_count:
+            await channel.set_qos(prefetch_count=self._prefetch_count)
+        topo = self.topology
+        self._exchange = await channel.declare_exchange(
+            topo.exchange, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        dead = await channel.declare_exchange(
+            topo.dead_exchange, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        dead_queue = await channel.declare_queue(
+            topo.dead_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead_queue.bind(dead)
+        self._queues = {topo.dead_queue: dead_queue}
+        for name, keys in topo.bindings().items():
+            queue = await channel.declare_queue(
+                name, durable=True, arguments=topo.work_queue_arguments()
+            )
+            for key in keys:
+                await queue.bind(self._exchange, routing_key=key)
+            self._queues[name] = queue
+        self._channel = channel
+
+    @property
+    def is_connected(self) -> bool:
+        connection = self._connection
+        return (
+            self._ready.is_set()
+            and connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    async def publish(self, message: BatchMessage) -> None:
+        """Publish persistently and wait for the broker's confirm.
+
+        Raises :class:`BrokerUnavailable` if the broker is unreachable or does not confirm in
+        time — the caller's transaction then rolls back and nothing is half-done.
+        """
+        await self.publish_many([message])
+
+    async def publish_many(self, messages: list[BatchMessage]) -> None:
+        """Publish a batch with pipelined confirms: all are sent, then all confirms awaited."""
+        if not messages:
+            return
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await self._ready.wait()
+                exchange = self._exchange
+                connection = self._connection
+                assert exchange is not None and connection is not None
+                await connection.connected.wait()
+                await asyncio.gather(
+                    *(
+                        exchange.publish(
+                            aio_pika.Message(
+                                encode(m),
+                                content_type="application/json",
+                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                message_id=m.message_id,
+                                type=m.kind,
+                                app_id=f"notion-batch-{self._service}",
+                            ),
+                            routing_key=m.routing_key,
+                            mandatory=True,
+                        )
+                        for m in messages
+                    )
+                )
+        except _AMQP_ERRORS as exc:
+            raise BrokerUnavailable(
+                f"message broker unavailable: {type(exc).__name__}: {exc}".rstrip(": ")
+            ) from exc
+
+    async def consume(self, queue_name: str, callback: MessageCallback) -> None:
+        """Attach a consumer (manual acks) that the robust channel restores after reconnects."""
+        await self._ready.wait()
+        queue = self._queues[queue_name]
+        self._consumers[queue_name] = await queue.consume(callback, no_ack=False)
+
+    async def stop_consuming(self) -> None:
+        """Stop taking new deliveries; unacked ones stay with us until acked or the close."""
+        for queue_name, tag in list(self._consumers.items()):
+            try:
+                await self._queues[queue_name].cancel(tag)
+            except _AMQP_ERRORS as exc:
+                log.warning("broker_cancel_failed", queue=queue_name, error=str(exc))
+        self._consumers.clear()
+
+    def has_consumers(self) -> bool:
+        return bool(self._consumers) and self.is_connected
+
+    async def close(self) -> None:
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+            await asyncio.gather(self._connect_task, return_exceptions=True)
+        await self._close_connection()
+
+    async def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        self._channel = None
+        if connection is not None:
+            try:
+                await connection.close()
+            except _AMQP_ERRORS as exc:
+                log.warning("broker_close_failed", error=str(exc))

@@ -1,0 +1,114 @@
+"""The messages that cross the broker, as versioned types.
+
+Wire format: a JSON object with ``"v"`` (schema version) and the fields below; the AMQP
+``type`` property names the message kind. Decoding validates every field, so a malformed
+message is refused at the door (and dead-lettered), never half-processed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from notion_batch.common.errors import MessageError
+from notion_batch.common.messaging.topology import ROUTING_START, ROUTING_STOP, ROUTING_TICK
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StartBatch:
+    """The API started a page's batch; the scheduler emits its first tick at once."""
+
+    kind: ClassVar[str] = "batch.start"
+    routing_key: ClassVar[str] = ROUTING_START
+    notion_page_id: str
+    run_id: int
+
+    @property
+    def message_id(self) -> str:
+        return f"start:{self.notion_page_id}:{self.run_id}"
+
+
+@dataclass(frozen=True)
+class StopBatch:
+    """The API stopped a page's batch (the database already says so)."""
+
+    kind: ClassVar[str] = "batch.stop"
+    routing_key: ClassVar[str] = ROUTING_STOP
+    notion_page_id: str
+    run_id: int
+
+    @property
+    def message_id(self) -> str:
+        return f"stop:{self.notion_page_id}:{self.run_id}"
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Work the page now: one per running page per interval."""
+
+    kind: ClassVar[str] = "tick"
+    routing_key: ClassVar[str] = ROUTING_TICK
+    notion_page_id: str
+    run_id: int
+    #: When this tick was due (ISO 8601, UTC); with page and run it makes the tick's identity.
+    scheduled_at: str
+    #: Earlier ticks that fell due unemitted and were coalesced into this one.
+    coalesced: int = 0
+
+    @property
+    def tick_id(self) -> str:
+        stamp = datetime.fromisoformat(self.scheduled_at)
+        return f"{self.notion_page_id}:{self.run_id}:{int(stamp.timestamp() * 1000)}"
+
+    @property
+    def message_id(self) -> str:
+        # Deterministic, so a re-published tick is recognisably the same tick.
+        return self.tick_id
+
+
+BatchMessage = StartBatch | StopBatch | Tick
+_KINDS: dict[str, type[StartBatch] | type[StopBatch] | type[Tick]] = {
+    cls.kind: cls for cls in (StartBatch, StopBatch, Tick)
+}
+
+
+def encode(message: BatchMessage) -> bytes:
+    return json.dumps({"v": SCHEMA_VERSION, **asdict(message)}, separators=(",", ":")).encode()
+
+
+def decode(kind: str | None, body: bytes) -> BatchMessage:
+    """Parse a message body of the given kind; raises :class:`MessageError` if it is not one."""
+    cls = _KINDS.get(kind or "")
+    if cls is None:
+        raise MessageError(f"unknown message type {kind!r}")
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"{kind} body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError(f"{kind} body is not a JSON object")
+    if data.get("v") != SCHEMA_VERSION:
+        raise MessageError(f"{kind} has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}")
+    try:
+        page = str(uuid.UUID(str(data["notion_page_id"])))
+        run_id = data["run_id"]
+        if not isinstance(run_id, int) or isinstance(run_id, bool) or run_id < 1:
+            raise MessageError(f"{kind}.run_id must be a positive integer")
+        if cls is Tick:
+            scheduled = datetime.fromisoformat(str(data["scheduled_at"]))
+            if scheduled.tzinfo is None:
+                raise MessageError("tick.scheduled_at must carry a UTC offset")
+            coalesced = data.get("coalesced", 0)
+            if not isinstance(coalesced, int) or coalesced < 0:
+                raise MessageError("tick.coalesced must be a non-negative integer")
+            return Tick(page, run_id, scheduled.isoformat(), coalesced)
+        return cls(page, run_id)  # type: ignore[call-arg]
+    except KeyError as exc:
+        raise MessageError(f"{kind} lacks field {exc.args[0]!r}") from None
+    except ValueError as exc:
+        raise MessageError(f"{kind} has an invalid field: {exc}") from None

@@ -1,0 +1,53 @@
+"""Errors of the Notion port. The SDK's and httpx's exceptions never leave the gateway.
+
+``str(error)`` is written for a person (it becomes a batch's failure reason); it never holds the
+integration token.
+"""
+
+from __future__ import annotations
+
+from notion_batch.common.errors import NotionBatchError
+
+
+class NotionError(NotionBatchError):
+    """Root of the Notion port's errors."""
+
+    def __init__(self, message: str, *, status: int | None, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        #: HTTP status Notion answered, ``None`` when no answer came (timeout, connection).
+        self.status = status
+        #: Notion's error code (``object_not_found``…) or ours (``timeout``, ``connection``).
+        self.code = code
+
+
+class NotionAccessError(NotionError):
+    """401, 403 or 404: permanent for that page or block until a person fixes access."""
+
+
+class NotionRequestError(NotionError):
+    """Notion refused the request itself (``validation_error``…): a bug, never retried."""
+
+
+class NotionUnavailable(NotionError):
+    """A transient failure outlived the retry policy, or retrying could duplicate a write."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        code: str,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        #: Seconds Notion asked us to wait, when it said.
+        self.retry_after = retry_after
+        #: True when a write may have been applied although it failed (a 5xx or a timeout on
+        #: an append): reconcile with what is on the page before writing again.
+        self.ambiguous = ambiguous
+        self.attempts = attempts
+        #: Ids of blocks appended by earlier chunks of the same ``append_blocks`` call.
+        self.appended_ids: tuple[str, ...] = ()

@@ -1,0 +1,342 @@
+"""The one place notion-batch talks to Notion: a narrow gateway over ``notion_client``.
+
+The SDK's own retries are off; every attempt, retries included, first waits for the rate
+limiter, and :class:`~notion_batch.common.notion.retry.RetryPolicy` decides what happens after a
+failure. SDK and httpx exceptions are translated into :mod:`.errors` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from functools import partial
+from types import TracebackType
+from typing import Any, Literal, Self, cast
+
+import httpx
+import structlog
+from notion_client import AsyncClient
+from notion_client.client import ClientOptions
+from notion_client.errors import NotionClientErrorBase
+
+from notion_batch.common.config import NotionSettings
+from notion_batch.common.notion.blocks import plain_text
+from notion_batch.common.notion.errors import (
+    NotionAccessError,
+    NotionError,
+    NotionRequestError,
+    NotionUnavailable,
+)
+from notion_batch.common.notion.models import PageInfo, TodoBlock
+from notion_batch.common.notion.ratelimit import (
+    PausableRateLimiter,
+    RateLimiter,
+    TokenBucketLimiter,
+)
+from notion_batch.common.notion.retry import Decision, Failure, RetryPolicy, classify
+
+log = structlog.get_logger(__name__)
+
+PAGE_SIZE = 100
+MAX_CHILDREN_PER_APPEND = 100
+MAX_BLOCKS_PER_APPEND = 1000
+#: Blocks whose children are another page's content, not this page's.
+NOT_DESCENDED = frozenset({"child_page", "child_database"})
+
+TargetKind = Literal["page", "block"]
+
+
+def canonical_id(value: str) -> str:
+    """Lowercase dashed UUID of a Notion id given dashed or as 32 hex digits."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise NotionRequestError(
+            f"not a Notion id: {str(value)[:80]!r}", status=None, code="invalid_id"
+        ) from None
+
+
+def _count_blocks(block: dict[str, Any]) -> int:
+    payload = block.get(str(block.get("type")))
+    nested = payload.get("children") if isinstance(payload, dict) else None
+    if nested is None:
+        nested = block.get("children")
+    if not isinstance(nested, list):
+        return 1
+    return 1 + sum(_count_blocks(child) for child in nested if isinstance(child, dict))
+
+
+def chunk_blocks(blocks: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split into appends Notion accepts: ≤ 100 top-level blocks, ≤ 1,000 blocks in all."""
+    chunks: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    weight = 0
+    for block in blocks:
+        size = _count_blocks(block)
+        if current and (
+            len(current) >= MAX_CHILDREN_PER_APPEND or weight + size > MAX_BLOCKS_PER_APPEND
+        ):
+            chunks.append(current)
+            current, weight = [], 0
+        current.append(block)
+        weight += size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _page_title(page: dict[str, Any]) -> str:
+    for prop in (page.get("properties") or {}).values():
+        if isinstance(prop, dict) and prop.get("type") == "title":
+            return "".join(str(t.get("plain_text", "")) for t in prop.get("title") or [])
+    return ""
+
+
+class NotionGateway:
+    """The Notion calls notion-batch makes, paced, retried and translated."""
+
+    def __init__(
+        self,
+        settings: NotionSettings,
+        *,
+        limiter: RateLimiter | None = None,
+        client_logger: logging.Logger | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self._token = settings.token
+        self._limiter: RateLimiter = limiter or TokenBucketLimiter(settings.rate_limit_per_second)
+        self._policy = retry_policy or RetryPolicy.from_settings(settings)
+        # The SDK sets the level of the logger it is given; keep the caller's, and give it
+        # a logger of ours otherwise (its default one adds a handler per client).
+        sdk_logger = client_logger or logging.getLogger(f"{__name__}.sdk")
+        self._client = AsyncClient(
+            ClientOptions(
+                auth=settings.token,
+                base_url=settings.base_url,
+                timeout_ms=max(1, int(settings.timeout_seconds * 1000)),
+                notion_version=settings.version,
+                retry=False,
+                logger=sdk_logger,
+                log_level=sdk_logger.level if client_logger else logging.ERROR,
+            )
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- the port ----------------------------------------------------------------------------
+
+    async def retrieve_page(self, page_id: str) -> PageInfo:
+        pid = canonical_id(page_id)
+        page = await self._call(
+            "retrieve_page", partial(self._client.pages.retrieve, pid), ("page", pid)
+        )
+        return PageInfo(
+            id=canonical_id(page["id"]),
+            title=_page_title(page),
+            url=str(page.get("url", "")),
+            archived=bool(page.get("archived") or page.get("in_trash")),
+        )
+
+    async def list_todos(
+        self, page_id: str, *, skip_block_ids: Collection[str] = ()
+    ) -> list[TodoBlock]:
+        """Every to-do of the page, nested ones included, in document order.
+
+        Descends into every block with children except child pages/databases and the blocks
+        in ``skip_block_ids`` (our own log containers); archived blocks are ignored.
+        """
+        pid = canonical_id(page_id)
+        skip = {canonical_id(b) for b in skip_block_ids}
+        todos: list[TodoBlock] = []
+        await self._collect_todos(pid, "page", skip, todos)
+        return todos
+
+    async def check_todo(self, block_id: str) -> None:
+        """Tick the to-do; checking a checked one again is harmless."""
+        bid = canonical_id(block_id)
+        await self._call(
+            "check_todo",
+            partial(self._client.blocks.update, bid, to_do={"checked": True}),
+            ("block", bid),
+        )
+
+    async def append_blocks(self, parent_id: str, blocks: Sequence[dict[str, Any]]) -> list[str]:
+        """Append under a page or block, in as few calls as Notion allows; the new top-level ids.
+
+        Not retried when the outcome is unknown: :class:`NotionUnavailable` with
+        ``ambiguous=True`` (and ``appended_ids`` of the chunks that did land) asks the caller
+        to reconcile first.
+        """
+        pid = canonical_id(parent_id)
+        created: list[str] = []
+        for chunk in chunk_blocks(blocks):
+            try:
+                answer = await self._call(
+                    "append_blocks",
+                    partial(self._client.blocks.children.append, pid, children=chunk),
+                    ("block", pid),
+                    idempotent=False,
+                )
+            except NotionUnavailable as error:
+                error.appended_ids = tuple(created)
+                raise
+            created.extend(canonical_id(b["id"]) for b in answer.get("results", []))
+        return created
+
+    async def list_child_blocks(self, block_id: str) -> list[dict[str, Any]]:
+        """The children of a page or block, one level, every page of results."""
+        bid = canonical_id(block_id)
+        return await self._list_children(bid, "block")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _collect_todos(
+        self, container_id: str, kind: TargetKind, skip: set[str], out: list[TodoBlock]
+    ) -> None:
+        for block in await self._list_children(container_id, kind):
+            block_id = canonical_id(block["id"])
+            if block_id in skip or block.get("archived") or block.get("in_trash"):
+                continue
+            block_type = block.get("type")
+            if block_type == "to_do":
+                out.append(
+                    TodoBlock(
+                        block_id=block_id,
+                        parent_id=container_id,
+                        text=plain_text(block),
+                        checked=bool(block["to_do"].get("checked")),
+                        position=len(out),
+                    )
+                )
+            if block.get("has_children") and block_type not in NOT_DESCENDED:
+                await self._collect_todos(block_id, "block", skip, out)
+
+    async def _list_children(self, container_id: str, kind: TargetKind) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query: dict[str, Any] = {"page_size": PAGE_SIZE}
+            if cursor:
+                query["start_cursor"] = cursor
+            answer = await self._call(
+                "list_children",
+                partial(self._client.blocks.children.list, container_id, **query),
+                (kind, container_id),
+            )
+            results.extend(answer.get("results") or [])
+            cursor = answer.get("next_cursor")
+            if not answer.get("has_more") or not cursor:
+                return results
+
+    async def _call(
+        self,
+        operation: str,
+        send: Callable[[], Any],
+        target: tuple[TargetKind, str],
+        *,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """One logical call: paced attempts until success or the policy gives up."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._limiter.acquire()
+            try:
+                answer = await cast(Awaitable[Any], send())
+            except (NotionClientErrorBase, httpx.TransportError) as exc:
+                failure = classify(exc)
+                if failure is None:  # pragma: no cover - classify knows every type caught here
+                    raise
+                decision = self._policy.decide(failure, attempt=attempt, idempotent=idempotent)
+                if not decision.retry:
+                    log.warning(
+                        "notion_request_failed",
+                        operation=operation,
+                        status=failure.status,
+                        code=failure.code,
+                        attempt=attempt,
+                        reason=decision.reason,
+                        retry_after_s=failure.retry_after,
+                        target=target[1],
+                    )
+                    raise self._error(operation, target, failure, decision, attempt) from None
+                log.warning(
+                    "notion_request_retry",
+                    operation=operation,
+                    status=failure.status,
+                    code=failure.code,
+                    attempt=attempt,
+                    delay_s=round(decision.delay, 3),
+                    target=target[1],
+                )
+                if decision.pause_all and isinstance(self._limiter, PausableRateLimiter):
+                    self._limiter.penalize(decision.delay)
+                await asyncio.sleep(decision.delay)
+                continue
+            if not isinstance(answer, dict):  # pragma: no cover - Notion answers JSON objects
+                raise NotionRequestError(
+                    f"Notion answered {operation} with a non-object", status=200, code="bad_answer"
+                )
+            return answer
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "[redacted]") if self._token else text
+
+    def _error(
+        self,
+        operation: str,
+        target: tuple[TargetKind, str],
+        failure: Failure,
+        decision: Decision,
+        attempts: int,
+    ) -> NotionError:
+        kind, target_id = target
+        status, code = failure.status, failure.code
+        what = f"Notion {kind} {target_id}"
+        if status == 401:
+            message = "Notion rejected the integration token (401 unauthorized): check NOTION_TOKEN"
+            return NotionAccessError(message, status=status, code=code)
+        if status == 403:
+            message = (
+                f"The integration is not allowed to {operation.replace('_', ' ')} on {what} "
+                "(403 restricted_resource): check the integration's capabilities"
+            )
+            return NotionAccessError(message, status=status, code=code)
+        if status == 404:
+            message = f"{what} was not found or is not shared with the integration"
+            return NotionAccessError(message, status=status, code=code)
+        if decision.reason == "permanent":
+            message = self._redact(
+                f"Notion refused {operation} on {what}: {status} {code}: {failure.message}"
+            )
+            return NotionRequestError(message, status=status, code=code)
+        answer = f"{status} {code}" if status is not None else code
+        message = f"Notion is unavailable: {operation} on {what} failed ({answer})"
+        if decision.reason == "retry_after_too_long":
+            message += f"; Notion asks to wait {failure.retry_after:g}s"
+        elif decision.ambiguous:
+            message += "; the write may have been applied, reconcile before retrying"
+        else:
+            message += f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+        return NotionUnavailable(
+            self._redact(message),
+            status=status,
+            code=code,
+            retry_after=failure.retry_after,
+            ambiguous=decision.ambiguous,
+            attempts=attempts,
+        )

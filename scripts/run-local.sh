@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make run`: the whole product on this machine, stopped together with Ctrl-C.
+# Without NOTION_TOKEN it also starts the Notion emulator with a demo page of to-dos.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+export API_HOST="${API_HOST:-127.0.0.1}"
+export API_PORT="${API_PORT:-8000}"
+export LOG_FORMAT="${LOG_FORMAT:-console}"
+WORKERS="${WORKERS:-2}"
+DEMO_PAGE=0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo; echo "stopping…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+trap stop_all INT TERM EXIT
+
+if [[ -z "${NOTION_TOKEN:-}" ]]; then
+  export NOTION_EMULATOR_PORT="${NOTION_EMULATOR_PORT:-8700}"
+  export NOTION_EMULATOR_TOKENS="${NOTION_EMULATOR_TOKENS:-secret_emulator_token}"
+  export NOTION_TOKEN="${NOTION_EMULATOR_TOKENS%%,*}"
+  export NOTION_BASE_URL="http://127.0.0.1:${NOTION_EMULATOR_PORT}"
+  "$BIN/notion-batch-emulator" --demo & pids+=($!)
+  using_emulator=yes
+fi
+
+"$BIN/notion-batch" migrate
+
+"$BIN/notion-batch-api" & pids+=($!)
+"$BIN/notion-batch-scheduler" & pids+=($!)
+for _ in $(seq "$WORKERS"); do "$BIN/notion-batch-worker" & pids+=($!); done
+
+for _ in $(seq 50); do
+  curl -fsS "http://$API_HOST:$API_PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+page="${DEMO_PAGE}"
+[[ -n "${using_emulator:-}" ]] || page="<your-notion-page-id-or-url>"
+cat <<EOF
+
+  notion-batch is running: API on http://$API_HOST:$API_PORT, $WORKERS workers${using_emulator:+, Notion emulator on $NOTION_BASE_URL}.
+
+  Start a batch on the ${using_emulator:+demo }page (every 10 s for 2 minutes):
+    curl -s -X POST http://$API_HOST:$API_PORT/api/v1/batch/start \\
+         -H 'Content-Type: application/json' \\
+         -d '{"notion_page_id": "$page", "interval_seconds": 10, "duration_seconds": 120}'
+  Watch it:
+    curl -s http://$API_HOST:$API_PORT/api/v1/batch/status/$page
+${using_emulator:+  See the page as Notion would show it:
+    curl -s $NOTION_BASE_URL/_emulator/pages/$page
+}
+  Ctrl-C stops everything.
+
+EOF
+wait -n "${pids[@]}" || true

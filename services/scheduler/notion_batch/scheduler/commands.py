@@ -1,0 +1,38 @@
+"""Start/stop commands from the API, consumed by the scheduler.
+
+The API has already written the new state to PostgreSQL; a start command only wakes the
+emitter so that the first tick leaves at once rather than at the next poll.
+"""
+
+from __future__ import annotations
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from notion_batch.common.errors import MessageError
+from notion_batch.common.messaging.messages import StartBatch, decode
+from notion_batch.scheduler.emitter import TickEmitter
+
+log = structlog.get_logger(__name__)
+
+
+class CommandConsumer:
+    def __init__(self, emitter: TickEmitter) -> None:
+        self._emitter = emitter
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            command = decode(message.type, message.body)
+        except MessageError as exc:
+            log.error("message_rejected", message_id=message.message_id, reason=str(exc))
+            await message.reject(requeue=False)  # dead-lettered for a person to look at
+            return
+        log.info(
+            "command_received",
+            command=command.kind,
+            notion_page_id=command.notion_page_id,
+            batch_run_id=command.run_id,
+        )
+        if isinstance(command, StartBatch):
+            self._emitter.wake()
+        await message.ack()

@@ -1,0 +1,113 @@
+"""Where ticks are emitted: one per running page per interval, until the batch expires.
+
+The schedule lives in PostgreSQL (``next_tick_at`` on each page's row), not in memory: a
+restarted scheduler picks up where the last one stopped, ticks missed meanwhile are
+coalesced into one, and several schedulers can run at once — each claims due pages with
+``FOR UPDATE SKIP LOCKED``, so a page's tick is claimed by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from notion_batch.common.db.batches import BatchRepository, DueTick
+from notion_batch.common.errors import UnavailableError
+from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.messaging.messages import Tick
+
+log = structlog.get_logger(__name__)
+
+
+def tick_for(due: DueTick) -> Tick:
+    return Tick(
+        notion_page_id=due.notion_page_id,
+        run_id=due.run_id,
+        scheduled_at=due.scheduled_at.isoformat(),
+        coalesced=due.missed,
+    )
+
+
+class TickEmitter:
+    def __init__(
+        self,
+        batches: BatchRepository,
+        broker: Broker,
+        *,
+        poll_seconds: float,
+        claim_batch_size: int,
+    ) -> None:
+        self._batches = batches
+        self._broker = broker
+        self._poll_seconds = poll_seconds
+        self._claim_batch_size = claim_batch_size
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due pages now (a batch was just started) instead of at the next poll."""
+        self._wake.set()
+
+    async def emit_due(self) -> int:
+        """Emit every due tick; returns how many."""
+        emitted = 0
+        while True:
+            # Claim, publish with confirms, then commit: a publish that fails rolls the
+            # claim back, so the ticks stay due and the next round emits them.
+            async with self._batches.claim_due_ticks(self._claim_batch_size) as due:
+                ticks = [tick_for(d) for d in due]
+                await self._broker.publish_many(list(ticks))
+            for tick in ticks:
+                log.info(
+                    "tick_emitted",
+                    notion_page_id=tick.notion_page_id,
+                    batch_run_id=tick.run_id,
+                    tick_id=tick.tick_id,
+                    scheduled_at=tick.scheduled_at,
+                    coalesced=tick.coalesced,
+                )
+                if tick.coalesced:
+                    log.info(
+                        "ticks_coalesced",
+                        notion_page_id=tick.notion_page_id,
+                        batch_run_id=tick.run_id,
+                        count=tick.coalesced,
+                    )
+            emitted += len(ticks)
+            if len(ticks) < self._claim_batch_size:
+                return emitted
+
+    async def end_expired(self) -> int:
+        ended = 0
+        while True:
+            batch = await self._batches.complete_expired(self._claim_batch_size)
+            for b in batch:
+                log.info(
+                    "batch_completed",
+                    notion_page_id=b.notion_page_id,
+                    batch_run_id=b.run_id,
+                    reason="expired",
+                    message=b.message,
+                )
+            ended += len(batch)
+            if len(batch) < self._claim_batch_size:
+                return ended
+
+    async def run(self) -> None:
+        """Emit and expire until cancelled."""
+        failures = 0
+        while True:
+            self._wake.clear()
+            try:
+                await self.emit_due()
+                await self.end_expired()
+                failures = 0
+                timeout = self._poll_seconds
+            except UnavailableError as exc:
+                failures += 1
+                timeout = min(self._poll_seconds * 2**failures, 10.0)
+                log.warning("scheduler_round_failed", error=str(exc), retry_in_s=timeout)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            except TimeoutError:
+                pass

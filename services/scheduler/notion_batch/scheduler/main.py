@@ -1,0 +1,48 @@
+"""The scheduler service: emits ticks and ends expired batches until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from notion_batch.common.config import SchedulerSettings
+from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.pool import pool_context
+from notion_batch.common.lifecycle import run_service
+from notion_batch.common.messaging.broker import Broker
+from notion_batch.scheduler.commands import CommandConsumer
+from notion_batch.scheduler.emitter import TickEmitter
+
+log = structlog.get_logger(__name__)
+
+
+async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
+    async with pool_context(settings.database) as pool:
+        broker = Broker(settings.broker, service="scheduler", prefetch_count=32)
+        await broker.start()
+        try:
+            emitter = TickEmitter(
+                BatchRepository(pool),
+                broker,
+                poll_seconds=settings.poll_seconds,
+                claim_batch_size=settings.claim_batch_size,
+            )
+            await broker.consume(broker.topology.commands_queue, CommandConsumer(emitter).on_message)
+            log.info("scheduler_started", poll_seconds=settings.poll_seconds)
+            loop = asyncio.create_task(emitter.run(), name="tick-emitter")
+            await stop.wait()
+            await broker.stop_consuming()
+            # A round in progress commits or rolls back as a whole, so cancelling is safe.
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        finally:
+            await broker.close()
+
+
+def main() -> None:
+    run_service(
+        "scheduler", SchedulerSettings.from_env, lambda s: s.log, serve
+    )

@@ -1,0 +1,73 @@
+"""The worker service: consumes ticks until told to stop, then drains and hands back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import structlog
+
+from notion_batch.common.config import WorkerSettings
+from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.leases import LeaseRepository
+from notion_batch.common.db.pool import pool_context
+from notion_batch.common.db.todos import TodoRepository
+from notion_batch.common.lifecycle import run_service
+from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.notion.gateway import NotionGateway
+from notion_batch.worker.consumer import TickConsumer
+from notion_batch.worker.handlers import load_handler
+from notion_batch.worker.recorder import NotionRecorder
+from notion_batch.worker.sync import TodoSync
+from notion_batch.worker.tick import TickPolicy, TickProcessor
+
+log = structlog.get_logger(__name__)
+
+#: How long a stopping worker lets ticks in flight finish before handing them back.
+#: Kubernetes' terminationGracePeriodSeconds must be larger.
+DRAIN_SECONDS = 20.0
+
+
+async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    handler = load_handler(settings.handler)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    async with pool_context(settings.database) as pool, NotionGateway(settings.notion) as notion:
+        todos = TodoRepository(pool)
+        processor = TickProcessor(
+            worker_id=worker_id,
+            batches=BatchRepository(pool),
+            leases=LeaseRepository(pool),
+            todos=todos,
+            sync=TodoSync(notion, todos),
+            recorder=NotionRecorder(notion, todos, settings.record_mode),
+            handler=handler,
+            policy=TickPolicy(
+                max_attempts=settings.max_attempts,
+                handler_timeout_seconds=settings.handler_timeout_seconds,
+                lease_seconds=settings.lease_seconds,
+            ),
+        )
+        consumer = TickConsumer(processor)
+        broker = Broker(settings.broker, service="worker", prefetch_count=settings.concurrency)
+        await broker.start()
+        try:
+            await broker.consume(broker.topology.ticks_queue, consumer.on_message)
+            log.info("worker_started", worker_id=worker_id, concurrency=settings.concurrency)
+            await stop.wait()
+            await broker.stop_consuming()
+            if not await consumer.drain(DRAIN_SECONDS):
+                log.warning("worker_drain_timeout", in_flight=consumer.in_flight)
+                await consumer.cancel_in_flight()
+        finally:
+            await broker.close()
+
+
+def main() -> None:
+    run_service(
+        "worker",
+        WorkerSettings.from_env,
+        lambda s: s.log,
+        serve,
+        secrets=lambda s: [s.notion.token],
+    )

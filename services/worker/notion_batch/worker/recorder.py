@@ -1,0 +1,220 @@
+"""Where results are recorded in Notion: the outbox of processed to-dos, drained each tick.
+
+An outcome is committed to PostgreSQL first, with "check it" and "log it" flags; this module
+then does the Notion side and clears the flags. A Notion failure leaves the flags set and the
+next tick tries again, so nothing is lost; a flag is cleared only after Notion confirmed, and an
+append whose fate is unknown (timeout, 5xx) makes the next recording read the log back first,
+so nothing is logged twice.
+
+Two ways to record (``NOTION_RECORD_MODE``):
+- ``page_log`` (default, fewest calls): check each to-do, and append the lines of a whole
+  batch of outcomes — up to 100, Notion's limit — in one call, under a toggle block per run.
+- ``todo_children``: check each to-do and append its result as a block under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from notion_batch.common.config import RecordMode
+from notion_batch.common.db.leases import Lease
+from notion_batch.common.db.todos import OutboxItem, TodoRepository
+from notion_batch.common.notion.blocks import (
+    LogLine,
+    is_todo_result_block,
+    log_container,
+    log_line_block,
+    logged_todo_ids,
+    todo_result_block,
+)
+from notion_batch.common.notion.errors import NotionAccessError, NotionUnavailable
+from notion_batch.common.notion.gateway import NotionGateway
+
+log = structlog.get_logger(__name__)
+
+#: Notion accepts at most 100 children per append; one outbox batch fills one append.
+OUTBOX_BATCH = 100
+#: Checks in flight at once; the rate limiter, not this, sets the pace.
+CHECK_CONCURRENCY = 4
+
+
+@dataclass
+class RecordReport:
+    checked: int = 0
+    logged: int = 0
+    #: Why recording stopped early, if it did (Notion unavailable, tick time used up).
+    interrupted: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class NotionRecorder:
+    def __init__(self, gateway: NotionGateway, todos: TodoRepository, mode: RecordMode) -> None:
+        self._gateway = gateway
+        self._todos = todos
+        self._mode = mode
+
+    async def record(self, lease: Lease, *, deadline: float) -> RecordReport:
+        """Record outstanding outcomes of the page in Notion until done or ``deadline``."""
+        report = RecordReport()
+        state = _RunLog(lease.log_block_id, lease.log_reconcile_needed)
+        try:
+            while time.monotonic() < deadline:
+                items = await self._todos.outbox(lease.notion_page_id, OUTBOX_BATCH)
+                if not items:
+                    break
+                await self._check(items, report)
+                await self._log(lease, [i for i in items if i.log_pending], state, report)
+                if len(items) < OUTBOX_BATCH:
+                    break
+            else:
+                report.interrupted = "tick time used up"
+        except _Interrupted as exc:
+            report.interrupted = str(exc)
+        if report.interrupted:
+            log.warning(
+                "notion_recording_deferred",
+                reason=report.interrupted,
+                checked=report.checked,
+                logged=report.logged,
+            )
+        return report
+
+    async def _check(self, items: Sequence[OutboxItem], report: RecordReport) -> None:
+        to_check = [i for i in items if i.check_pending]
+        if not to_check:
+            return
+        limit = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+        async def check(item: OutboxItem) -> str | BaseException:
+            async with limit:
+                try:
+                    await self._gateway.check_todo(item.block_id)
+                except (NotionAccessError, NotionUnavailable) as exc:
+                    return exc
+                return item.block_id
+
+        outcomes = await asyncio.gather(*(check(i) for i in to_check))
+        checked = [o for o in outcomes if isinstance(o, str)]
+        gone = [
+            i.block_id
+            for i, o in zip(to_check, outcomes, strict=True)
+            if isinstance(o, NotionAccessError)
+        ]
+        if checked:
+            await self._todos.mark_checked(checked)
+            report.checked += len(checked)
+        if gone:
+            # Deleted from the page (or unshared) since we read it: nothing left to check.
+            log.warning("todo_check_dropped", block_ids=gone, reason="block is gone from Notion")
+            await self._todos.drop_check(gone)
+        failed = [o for o in outcomes if isinstance(o, NotionUnavailable)]
+        if failed:
+            raise _Interrupted(f"Notion unavailable while checking to-dos: {failed[0]}")
+
+    async def _log(
+        self, lease: Lease, items: Sequence[OutboxItem], state: _RunLog, report: RecordReport
+    ) -> None:
+        if not items:
+            return
+        if self._mode == "todo_children":
+            await self._log_under_todos(lease, items, state, report)
+            return
+        page_id = lease.notion_page_id
+        if state.reconcile_needed and state.block_id:
+            await self._reconcile(lease, state, items)
+            items = [i for i in items if i.block_id not in state.reconciled]
+            if not items:
+                return
+        if state.block_id is None:
+            state.block_id = await self._create_container(lease)
+        lines = [log_line_block(_line(i), page_id) for i in items]
+        try:
+            await self._gateway.append_blocks(state.block_id, lines)
+        except NotionUnavailable as exc:
+            if exc.ambiguous:
+                state.reconcile_needed = True
+                await self._todos.set_log_reconcile(lease.run_id, True)
+            raise _Interrupted(f"Notion unavailable while appending the log: {exc}") from None
+        except NotionAccessError as exc:
+            raise _Interrupted(f"cannot append the log: {exc}") from None
+        await self._todos.mark_logged([i.block_id for i in items])
+        report.logged += len(items)
+
+    async def _create_container(self, lease: Lease) -> str:
+        started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        title = f"notion-batch log · run {lease.run_id} · {started}"
+        try:
+            (block_id,) = await self._gateway.append_blocks(
+                lease.notion_page_id, [log_container(title, [])]
+            )
+        except (NotionUnavailable, NotionAccessError) as exc:
+            raise _Interrupted(f"cannot create the log block: {exc}") from None
+        await self._todos.set_log_block(lease.run_id, block_id)
+        return block_id
+
+    async def _reconcile(self, lease: Lease, state: _RunLog, items: Sequence[OutboxItem]) -> None:
+        """Read the run's log back: lines that landed in an append we saw fail are logged."""
+        assert state.block_id is not None
+        try:
+            blocks = await self._gateway.list_child_blocks(state.block_id)
+        except (NotionUnavailable, NotionAccessError) as exc:
+            raise _Interrupted(f"cannot read the log back: {exc}") from None
+        landed = logged_todo_ids(blocks) & {i.block_id for i in items}
+        if landed:
+            await self._todos.mark_logged(sorted(landed))
+            log.info("notion_log_reconciled", already_logged=len(landed))
+        state.reconciled |= landed
+        state.reconcile_needed = False
+        await self._todos.set_log_reconcile(lease.run_id, False)
+
+    async def _log_under_todos(
+        self, lease: Lease, items: Sequence[OutboxItem], state: _RunLog, report: RecordReport
+    ) -> None:
+        for item in items:
+            try:
+                if state.reconcile_needed:
+                    existing = await self._gateway.list_child_blocks(item.block_id)
+                    if any(is_todo_result_block(b) for b in existing):
+                        await self._todos.mark_logged([item.block_id])
+                        continue
+                await self._gateway.append_blocks(item.block_id, [todo_result_block(_line(item))])
+            except NotionAccessError:
+                log.warning("todo_log_dropped", block_id=item.block_id, reason="block is gone")
+                await self._todos.mark_logged([item.block_id])
+                continue
+            except NotionUnavailable as exc:
+                if exc.ambiguous:
+                    state.reconcile_needed = True
+                    await self._todos.set_log_reconcile(lease.run_id, True)
+                raise _Interrupted(f"Notion unavailable while logging: {exc}") from None
+            await self._todos.mark_logged([item.block_id])
+            report.logged += 1
+        if state.reconcile_needed:
+            state.reconcile_needed = False
+            await self._todos.set_log_reconcile(lease.run_id, False)
+
+
+@dataclass
+class _RunLog:
+    block_id: str | None
+    reconcile_needed: bool
+    reconciled: set[str] = field(default_factory=set)
+
+
+def _line(item: OutboxItem) -> LogLine:
+    return LogLine(
+        todo_block_id=item.block_id,
+        todo_text=item.text,
+        outcome="done" if item.status == "done" else "skipped",
+        result=item.result,
+    )

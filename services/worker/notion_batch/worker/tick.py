@@ -1,0 +1,236 @@
+"""Working one tick of one page: lease, sync, process the pending to-dos, record, release.
+
+The steps, in order (each is one module's job):
+1. lease the page row (``LeaseRepository``): a page busy elsewhere is skipped, not waited on;
+2. sync: read the page's to-dos from Notion into the to-do table (``sync.py``);
+3. process pending to-dos in page order, each committed on its own (``TodoRepository``);
+4. record outcomes in Notion (``recorder.py``), every ``OUTBOX_BATCH`` to-dos and at the end;
+5. write the tick's summary onto the batch and release the lease.
+A to-do starts only while the batch runs and the lease is ours (checked in the database
+before each one), so a stop or an expiry takes effect within one to-do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+import structlog
+
+from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
+from notion_batch.common.db.todos import PendingTodo, TodoRepository
+from notion_batch.common.messaging.messages import Tick
+from notion_batch.worker.handlers import Handler, Outcome, Todo, as_outcome
+from notion_batch.worker.lease_keeper import LeaseKeeper
+from notion_batch.worker.recorder import OUTBOX_BATCH, NotionRecorder
+from notion_batch.worker.sync import PageGone, TodoSync
+
+log = structlog.get_logger(__name__)
+
+#: Longest a tick works before handing the rest to the next tick; stays well inside
+#: RabbitMQ's consumer_timeout (30 min), since the tick message is acked only at the end.
+MAX_TICK_SECONDS = 20 * 60
+#: Shortest time a tick may spend recording one batch of outcomes in Notion.
+RECORD_MIN_SECONDS = 60
+#: Error texts kept per to-do; Notion's own limit for a text is 2,000 characters.
+MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class TickPolicy:
+    max_attempts: int
+    handler_timeout_seconds: float
+    lease_seconds: float
+
+
+@dataclass
+class TickReport:
+    outcome: str  # worked | busy | stale | failed
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    checked: int = 0
+    logged: int = 0
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.skipped + self.failed
+
+
+class TickProcessor:
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        batches: BatchRepository,
+        leases: LeaseRepository,
+        todos: TodoRepository,
+        sync: TodoSync,
+        recorder: NotionRecorder,
+        handler: Handler,
+        policy: TickPolicy,
+    ) -> None:
+        self._worker_id = worker_id
+        self._batches = batches
+        self._leases = leases
+        self._todos = todos
+        self._sync = sync
+        self._recorder = recorder
+        self._handler = handler
+        self._policy = policy
+
+    async def process(self, tick: Tick) -> TickReport:
+        owner = f"{self._worker_id}/{uuid.uuid4().hex[:8]}"
+        got = await self._leases.acquire(
+            tick.notion_page_id, tick.run_id, owner, self._policy.lease_seconds
+        )
+        if isinstance(got, LeaseRefusal):
+            # Busy: another worker is on the page, and this tick is coalesced into its work.
+            # Stale: the batch was stopped, expired or restarted since the tick was emitted.
+            log.info("tick_skipped", reason=got.reason, detail=got.detail)
+            return TickReport(outcome=got.reason)
+        lease = got
+        report = TickReport(outcome="worked")
+        finished = False
+        try:
+            async with LeaseKeeper(self._leases, lease, self._policy.lease_seconds) as keeper:
+                await self._work(lease, keeper, report)
+            if report.outcome == "worked":
+                await self._leases.finish(lease, _summary(report))
+                finished = True
+        finally:
+            if not finished:
+                await asyncio.shield(self._release_quietly(lease))
+        return report
+
+    async def _work(self, lease: Lease, keeper: LeaseKeeper, report: TickReport) -> None:
+        deadline = time.monotonic() + min(max(lease.interval_seconds, 10), MAX_TICK_SECONDS)
+        try:
+            await self._sync.sync(lease)
+        except PageGone as exc:
+            if await self._batches.fail(lease.notion_page_id, lease.run_id, str(exc)):
+                log.error("batch_failed", reason=str(exc))
+            report.outcome = "failed"
+            return
+
+        after: PendingTodo | None = None
+        stopped = False
+        while not stopped and _in_time(keeper, deadline):
+            pending = await self._todos.pending(lease.notion_page_id, OUTBOX_BATCH, after=after)
+            if not pending:
+                break
+            for todo in pending:
+                if not _in_time(keeper, deadline):
+                    break
+                if not await self._todos.may_start(lease.notion_page_id, lease.owner):
+                    log.info("tick_stopping", reason="batch no longer running")
+                    stopped = True
+                    break
+                await self._process_one(lease, todo, report)
+                after = todo
+            # Record every batch of outcomes as it completes, so the page shows progress.
+            await self._record(lease, report)
+        if not keeper.lost:
+            await self._record(lease, report)
+
+    async def _process_one(self, lease: Lease, todo: PendingTodo, report: TickReport) -> None:
+        item = Todo(
+            block_id=todo.block_id,
+            notion_page_id=lease.notion_page_id,
+            text=todo.text,
+            attempt=todo.attempts + 1,
+            batch_run_id=lease.run_id,
+        )
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._policy.handler_timeout_seconds):
+                outcome = as_outcome(await self._handler(item))
+        except TimeoutError:
+            await self._record_failure(
+                lease,
+                item,
+                f"handler timed out after {self._policy.handler_timeout_seconds:g}s",
+                report,
+            )
+            return
+        except Exception as exc:  # noqa: BLE001 - a handler's failure is data, not our crash
+            await self._record_failure(lease, item, f"{type(exc).__name__}: {exc}", report)
+            return
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        await self._record_outcome(lease, item, outcome, duration_ms, report)
+
+    async def _record_outcome(
+        self, lease: Lease, item: Todo, outcome: Outcome, duration_ms: float, report: TickReport
+    ) -> None:
+        if outcome.status == "done":
+            recorded = await self._todos.record_done(
+                item.block_id, lease.run_id, outcome.result, log=True
+            )
+            report.done += recorded
+        else:
+            recorded = await self._todos.record_skipped(
+                item.block_id, lease.run_id, outcome.result, log=True
+            )
+            report.skipped += recorded
+        log.info(
+            "todo_processed",
+            block_id=item.block_id,
+            outcome=outcome.status,
+            attempt=item.attempt,
+            duration_ms=duration_ms,
+            recorded=recorded,
+        )
+
+    async def _record_failure(
+        self, lease: Lease, item: Todo, error: str, report: TickReport
+    ) -> None:
+        error = error[:MAX_ERROR_CHARS]
+        result = await self._todos.record_failure(
+            item.block_id,
+            lease.run_id,
+            error,
+            max_attempts=self._policy.max_attempts,
+            log=True,
+        )
+        if result is None:
+            return
+        if result.status == "skipped":
+            report.skipped += 1
+        else:
+            report.failed += 1
+        log.warning(
+            "todo_failed",
+            block_id=item.block_id,
+            attempt=item.attempt,
+            error=error,
+            outcome=result.status,
+            max_attempts=self._policy.max_attempts,
+        )
+
+    async def _record(self, lease: Lease, report: TickReport) -> None:
+        # Recording has its own time budget: when handlers used up the tick, their outcomes
+        # must still reach Notion rather than wait behind the next tick's processing.
+        budget = min(max(lease.interval_seconds, RECORD_MIN_SECONDS), MAX_TICK_SECONDS)
+        recorded = await self._recorder.record(lease, deadline=time.monotonic() + budget)
+        report.checked += recorded.checked
+        report.logged += recorded.logged
+
+    async def _release_quietly(self, lease: Lease) -> None:
+        try:
+            await self._leases.release(lease)
+        except Exception as exc:  # noqa: BLE001 - the lease expires by itself anyway
+            log.warning("lease_release_failed", error=str(exc))
+
+
+def _in_time(keeper: LeaseKeeper, deadline: float) -> bool:
+    return keeper.may_continue and time.monotonic() < deadline
+
+
+def _summary(report: TickReport) -> str:
+    parts = [f"{report.done} done", f"{report.skipped} skipped"]
+    if report.failed:
+        parts.append(f"{report.failed} failed, to retry")
+    return f"running — {report.processed} items processed ({', '.join(parts)})"

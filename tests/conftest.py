@@ -1,0 +1,126 @@
+"""Real PostgreSQL and RabbitMQ for every test that needs them.
+
+URLs come from ``TEST_DATABASE_URL`` / ``TEST_AMQP_URL`` (the Makefile sets them when the
+local services answer); without them the fixtures start containers with testcontainers.
+Isolation: each test gets its own database, copied from a migrated template, and its own
+broker namespace (every exchange and queue name is prefixed), removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import asyncpg
+import pytest
+
+from notion_batch.common.db.migrate import migrate
+from notion_batch.common.messaging.topology import Topology
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    try:
+        from testcontainers.postgres import PostgresContainer
+    except ImportError:  # pragma: no cover - testcontainers is a test dependency
+        pytest.fail("set TEST_DATABASE_URL or install testcontainers with a Docker engine")
+    try:
+        container = PostgresContainer("postgres:16-alpine", driver=None)
+        container.start()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no Docker here"
+        pytest.fail(f"TEST_DATABASE_URL is not set and no PostgreSQL container could start: {exc}")
+    try:
+        yield container.get_connection_url()
+    finally:
+        container.stop()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    url = os.environ.get("TEST_AMQP_URL")
+    if url:
+        yield url
+        return
+    try:
+        from testcontainers.rabbitmq import RabbitMqContainer
+    except ImportError:  # pragma: no cover
+        pytest.fail("set TEST_AMQP_URL or install testcontainers with a Docker engine")
+    try:
+        container = RabbitMqContainer("rabbitmq:3.13-alpine")
+        container.start()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"TEST_AMQP_URL is not set and no RabbitMQ container could start: {exc}")
+    try:
+        params = container.get_connection_params()
+        creds = params.credentials
+        yield f"amqp://{creds.username}:{creds.password}@{params.host}:{params.port}/"
+    finally:
+        container.stop()
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_url: str) -> Iterator[str]:
+    """A migrated database that each test's database is copied from (fast: no migrations)."""
+    name = f"nb_tpl_{uuid.uuid4().hex[:10]}"
+    asyncio.run(migrate(_with_database(postgres_url, name)))
+    yield name
+    asyncio.run(_drop_database(postgres_url, name))
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(_with_database(admin_url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def database_url(postgres_url: str, template_database: str) -> AsyncIterator[str]:
+    name = f"nb_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_with_database(postgres_url, "postgres"))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    finally:
+        await conn.close()
+    yield _with_database(postgres_url, name)
+    await _drop_database(postgres_url, name)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    db_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=8)
+    assert db_pool is not None
+    try:
+        yield db_pool
+    finally:
+        await db_pool.close()
+
+
+@pytest.fixture
+async def amqp_namespace(amqp_url: str) -> AsyncIterator[str]:
+    """A broker namespace of this test's own; its exchanges and queues are deleted after."""
+    namespace = f"nbtest.{uuid.uuid4().hex[:10]}"
+    yield namespace
+    topology = Topology(namespace)
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        for queue in topology.all_queues():
+            await channel.queue_delete(queue)
+        for exchange in topology.all_exchanges():
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()

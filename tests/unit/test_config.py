@@ -1,0 +1,88 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from notion_batch.common.config import ApiSettings, WorkerSettings
+from notion_batch.common.errors import ConfigError
+
+BASE = {
+    "DATABASE_URL": "postgresql://u@localhost/db",
+    "AMQP_URL": "amqp://guest:guest@localhost/",
+    "NOTION_TOKEN": "secret_x",
+}
+
+
+def test_defaults_follow_the_guide() -> None:
+    settings = ApiSettings.from_env(BASE)
+    assert settings.batch.interval_seconds == 60
+    assert settings.batch.duration_seconds == 900
+    assert settings.port == 8000
+    worker = WorkerSettings.from_env(BASE)
+    assert worker.handler == "notion_batch.worker.handlers:complete"
+    assert worker.notion.base_url == "https://api.notion.com"
+    assert worker.notion.rate_limit_per_second == 3.0
+    assert worker.record_mode == "page_log"
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"AMQP_URL": "http://x"}, "AMQP_URL"),
+        ({"API_PORT": "eighty"}, "API_PORT"),
+        ({"API_PORT": "70000"}, "API_PORT"),
+        ({"BATCH_INTERVAL_SECONDS": "0"}, "BATCH_INTERVAL_SECONDS"),
+        ({"BATCH_DURATION_SECONDS": "-5"}, "BATCH_DURATION_SECONDS"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"AMQP_NAMESPACE": "a b"}, "AMQP_NAMESPACE"),
+    ],
+)
+def test_bad_api_values_name_the_variable(override: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ApiSettings.from_env({**BASE, **override})
+    assert caught.value.variable == variable
+    assert variable in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"NOTION_TOKEN": ""}, "NOTION_TOKEN"),
+        ({"NOTION_BASE_URL": "ftp://x"}, "NOTION_BASE_URL"),
+        ({"TODO_HANDLER": "no_colon"}, "TODO_HANDLER"),
+        ({"TODO_MAX_ATTEMPTS": "0"}, "TODO_MAX_ATTEMPTS"),
+        ({"NOTION_RECORD_MODE": "carrier-pigeon"}, "NOTION_RECORD_MODE"),
+    ],
+)
+def test_bad_worker_values_name_the_variable(override: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        WorkerSettings.from_env({**BASE, **override})
+    assert caught.value.variable == variable
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "variable"),
+    [
+        ("notion-batch-api", {"DATABASE_URL": ""}, "DATABASE_URL"),
+        ("notion-batch-scheduler", {"AMQP_URL": "nope"}, "AMQP_URL"),
+        ("notion-batch-worker", {"NOTION_TOKEN": ""}, "NOTION_TOKEN"),
+        ("notion-batch-worker", {"TODO_HANDLER": "no.such.module:handler"}, "TODO_HANDLER"),
+    ],
+)
+def test_entry_points_exit_with_one_line(command: str, env: dict[str, str], variable: str) -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), command)
+    proc = subprocess.run(
+        [exe],
+        env={"PATH": os.environ["PATH"], **BASE, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert variable in lines[0]

@@ -1,0 +1,50 @@
+import json
+
+import pytest
+
+from notion_batch.common.errors import MessageError
+from notion_batch.common.messaging.messages import StartBatch, StopBatch, Tick, decode, encode
+
+PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        StartBatch(PAGE, 7),
+        StopBatch(PAGE, 7),
+        Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", coalesced=2),
+    ],
+)
+def test_round_trip(message: StartBatch | StopBatch | Tick) -> None:
+    assert decode(message.kind, encode(message)) == message
+
+
+def test_tick_identity_is_deterministic() -> None:
+    a = Tick(PAGE, 7, "2026-01-01T10:00:00+00:00")
+    b = Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", coalesced=3)
+    assert a.tick_id == b.tick_id == a.message_id
+    assert a.tick_id != Tick(PAGE, 7, "2026-01-01T10:01:00+00:00").tick_id
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("tick", b"not json"),
+        ("tick", b"[]"),
+        ("tick", json.dumps({"v": 2, "notion_page_id": PAGE, "run_id": 1}).encode()),
+        ("tick", json.dumps({"v": 1, "notion_page_id": PAGE, "run_id": 1}).encode()),
+        ("tick", json.dumps({"v": 1, "notion_page_id": "nope", "run_id": 1,
+                             "scheduled_at": "2026-01-01T10:00:00+00:00"}).encode()),
+        ("tick", json.dumps({"v": 1, "notion_page_id": PAGE, "run_id": "1",
+                             "scheduled_at": "2026-01-01T10:00:00+00:00"}).encode()),
+        ("tick", json.dumps({"v": 1, "notion_page_id": PAGE, "run_id": 1,
+                             "scheduled_at": "2026-01-01T10:00:00"}).encode()),
+        ("batch.start", json.dumps({"v": 1, "run_id": 1}).encode()),
+        ("mystery", b"{}"),
+        (None, b"{}"),
+    ],
+)
+def test_malformed_messages_are_refused(kind: str | None, body: bytes) -> None:
+    with pytest.raises(MessageError):
+        decode(kind, body)
