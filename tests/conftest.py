@@ -33,13 +33,13 @@ def postgres_url() -> Iterator[str]:
         yield url
         return
     try:
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
     except ImportError:  # pragma: no cover - testcontainers is a test dependency
         pytest.fail("set TEST_DATABASE_URL or install testcontainers with a Docker engine")
     try:
         container = PostgresContainer("postgres:16-alpine", driver=None)
         container.start()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no Docker here"
+    except Exception as exc:
         pytest.fail(f"TEST_DATABASE_URL is not set and no PostgreSQL container could start: {exc}")
     try:
         yield container.get_connection_url()
@@ -54,13 +54,13 @@ def amqp_url() -> Iterator[str]:
         yield url
         return
     try:
-        from testcontainers.rabbitmq import RabbitMqContainer
+        from testcontainers.community.rabbitmq import RabbitMqContainer
     except ImportError:  # pragma: no cover
         pytest.fail("set TEST_AMQP_URL or install testcontainers with a Docker engine")
     try:
         container = RabbitMqContainer("rabbitmq:3.13-alpine")
         container.start()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(f"TEST_AMQP_URL is not set and no RabbitMQ container could start: {exc}")
     try:
         params = container.get_connection_params()

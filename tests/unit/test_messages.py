@@ -34,12 +34,34 @@ def test_tick_identity_is_deterministic() -> None:
         ("tick", b"[]"),
         ("tick", json.dumps({"v": 2, "notion_page_id": PAGE, "run_id": 1}).encode()),
         ("tick", json.dumps({"v": 1, "notion_page_id": PAGE, "run_id": 1}).encode()),
-        ("tick", json.dumps({"v": 1, "notion_page_id": "nope", "run_id": 1,
-                             "scheduled_at": "2026-01-01T10:00:00+00:00"}).encode()),
-        ("tick", json.dumps({"v": 1, "notion_page_id": PAGE, "run_id": "1",
-                             "scheduled_at": "2026-01-01T10:00:00+00:00"}).encode()),
-        ("tick", json.dumps({"v": 1, "notion_page_id": PAGE, "run_id": 1,
-                             "scheduled_at": "2026-01-01T10:00:00"}).encode()),
+        (
+            "tick",
+            json.dumps(
+                {
+                    "v": 1,
+                    "notion_page_id": "nope",
+                    "run_id": 1,
+                    "scheduled_at": "2026-01-01T10:00:00+00:00",
+                }
+            ).encode(),
+        ),
+        (
+            "tick",
+            json.dumps(
+                {
+                    "v": 1,
+                    "notion_page_id": PAGE,
+                    "run_id": "1",
+                    "scheduled_at": "2026-01-01T10:00:00+00:00",
+                }
+            ).encode(),
+        ),
+        (
+            "tick",
+            json.dumps(
+                {"v": 1, "notion_page_id": PAGE, "run_id": 1, "scheduled_at": "2026-01-01T10:00:00"}
+            ).encode(),
+        ),
         ("batch.start", json.dumps({"v": 1, "run_id": 1}).encode()),
         ("mystery", b"{}"),
         (None, b"{}"),

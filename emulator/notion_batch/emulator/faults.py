@@ -8,12 +8,14 @@ from typing import Any
 
 from notion_batch.emulator.errors import DEFAULT_CODES, ApiError, validation_error
 
-FAULT_STATUSES = frozenset({400, 409, 429, 500, 502, 503, 504, 529})
+FAULT_STATUSES = frozenset({400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass
 class Fault:
     """One rule. With neither ``count`` nor ``duration`` it holds until cleared.
+
+    It answers the matching requests after the first ``skip`` ones, ``count`` of them at most.
 
     ``status=None`` with a ``latency`` only delays the real answer; with both, the error
     comes after the delay. ``raw_body`` sends that text (``text/html``) instead of Notion's
@@ -30,6 +32,8 @@ class Fault:
     method: str | None = None
     path_contains: str | None = None
     raw_body: str | None = None
+    #: Let this many matching requests through before the fault starts answering.
+    skip: int = 0
     id: int = 0
     #: Monotonic deadline, set from ``duration`` when the fault is added.
     until: float | None = field(default=None, repr=False)
@@ -38,7 +42,7 @@ class Fault:
     def matches(self, method: str, path: str, now: float) -> bool:
         if self.until is not None and now >= self.until:
             return False
-        if self.count is not None and self.hits >= self.count:
+        if self.count is not None and self.hits >= self.skip + self.count:
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
@@ -46,7 +50,7 @@ class Fault:
 
     def expired(self, now: float) -> bool:
         return (self.until is not None and now >= self.until) or (
-            self.count is not None and self.hits >= self.count
+            self.count is not None and self.hits >= self.skip + self.count
         )
 
     def error(self) -> ApiError:
@@ -66,7 +70,7 @@ class Fault:
             raise validation_error("fault should be an object")
         known = {
             "status", "code", "message", "retry_after", "latency", "count", "duration",
-            "method", "path_contains", "raw_body",
+            "method", "path_contains", "raw_body", "skip",
         }  # fmt: skip
         unknown = set(data) - known
         if unknown:
@@ -84,8 +88,8 @@ class Fault:
             )
         if self.status is not None and self.code is None:
             self.code = DEFAULT_CODES[self.status]
-        if self.latency < 0 or (self.count is not None and self.count < 1):
-            raise validation_error("latency must be ≥ 0 and count ≥ 1")
+        if self.latency < 0 or self.skip < 0 or (self.count is not None and self.count < 1):
+            raise validation_error("latency and skip must be ≥ 0, count ≥ 1")
         if self.duration is not None and self.duration <= 0:
             raise validation_error("duration must be > 0")
         if self.retry_after is not None and self.retry_after < 0:
@@ -108,12 +112,13 @@ class FaultBook:
         return fault
 
     def take(self, method: str, path: str, now: float) -> Fault | None:
-        """The fault that applies to this request, counted as used."""
+        """The fault that answers this request, if any (faults still skipping count it too)."""
         self._faults = [f for f in self._faults if not f.expired(now)]
         for fault in self._faults:
             if fault.matches(method, path, now):
                 fault.hits += 1
-                return fault
+                if fault.hits > fault.skip:
+                    return fault
         return None
 
     def list(self, now: float) -> list[Fault]:

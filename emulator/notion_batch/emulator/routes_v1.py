@@ -45,6 +45,10 @@ async def _guarded(
         raise ApiError(400, "missing_version")
     fault = state.faults.take(request.method, request.path, time.monotonic())
     if fault is not None:
+        if request.can_read_body:
+            # Take the body in before stalling, as a slow server would: a write held up by
+            # latency still lands after the client gave up waiting.
+            await request.read()
         if fault.latency:
             await asyncio.sleep(fault.latency)
         if fault.status is not None:

@@ -242,7 +242,9 @@ class WorkerSettings:
         handler = env.string("TODO_HANDLER", DEFAULT_HANDLER)
         module, _, function = handler.partition(":")
         if not module or not function:
-            raise ConfigError("TODO_HANDLER", f"must look like 'package.module:function', got {handler!r}")
+            raise ConfigError(
+                "TODO_HANDLER", f"must look like 'package.module:function', got {handler!r}"
+            )
         mode = env.choice("NOTION_RECORD_MODE", "page_log", ("page_log", "todo_children"))
         return cls(
             handler=handler,

@@ -10,7 +10,9 @@ from notion_batch.common.errors import InvalidPageId
 
 # A Notion URL ends its last path segment with the 32 hex digits of the page id
 # (…/Title-Words-0123456789abcdef0123456789abcdef), optionally followed by ?query or #block.
-_TRAILING_ID = re.compile(r"([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})$")
+_TRAILING_ID = re.compile(
+    r"([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})$"
+)
 
 
 def canonical_page_id(value: str) -> str:
@@ -27,7 +29,9 @@ def canonical_page_id(value: str) -> str:
     if "://" in text or text.startswith(("www.notion.so", "notion.so")):
         parts = urlsplit(text if "://" in text else f"https://{text}")
         host = (parts.hostname or "").lower()
-        if not (host == "notion.so" or host.endswith(".notion.so") or host.endswith(".notion.site")):
+        if not (
+            host == "notion.so" or host.endswith(".notion.so") or host.endswith(".notion.site")
+        ):
             raise InvalidPageId(f"not a Notion URL: {text[:200]!r}")
         candidate = parts.path.rstrip("/").rsplit("/", 1)[-1]
     match = _TRAILING_ID.search(candidate)

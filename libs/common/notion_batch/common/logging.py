@@ -50,9 +50,7 @@ def _drop_color_message(_: Any, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
-def configure_logging(
-    settings: LogSettings, *, service: str, secrets: Iterable[str] = ()
-) -> None:
+def configure_logging(settings: LogSettings, *, service: str, secrets: Iterable[str] = ()) -> None:
     """Configure structlog and the stdlib root logger for this process."""
     redactor = SecretRedactor(secrets)
     shared: list[Processor] = [
@@ -94,4 +92,3 @@ def configure_logging(
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
-

@@ -48,7 +48,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def json_errors(  # noqa: PLR0911 - one answer per kind of failure, in one place
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
     """Answer every failure with JSON and the right status: never HTML, never a bare 500."""
     try:
         return await handler(request)
@@ -89,4 +91,3 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 def _allow(exc: web.HTTPException) -> dict[str, str]:
     allow = exc.headers.get("Allow")
     return {"Allow": allow} if allow else {}
-

@@ -80,6 +80,10 @@ def parse_start(body: dict[str, Any], defaults: BatchDefaults) -> StartRequest:
         page_id = canonical_page_id(page)
     except InvalidPageId as exc:
         raise RequestInvalid(str(exc), field="notion_page_id") from None
-    interval = _positive_int(body, "interval_seconds", defaults.interval_seconds, MAX_INTERVAL_SECONDS)
-    duration = _positive_int(body, "duration_seconds", defaults.duration_seconds, MAX_DURATION_SECONDS)
+    interval = _positive_int(
+        body, "interval_seconds", defaults.interval_seconds, MAX_INTERVAL_SECONDS
+    )
+    duration = _positive_int(
+        body, "duration_seconds", defaults.duration_seconds, MAX_DURATION_SECONDS
+    )
     return StartRequest(page_id, interval, duration)

@@ -97,7 +97,9 @@ async def _announce_stop(request: web.Request, stopped: StoppedBatch) -> None:
     try:
         await request.app[BROKER].publish(StopBatch(stopped.notion_page_id, stopped.run_id))
     except UnavailableError as exc:
-        log.warning("stop_command_not_published", notion_page_id=stopped.notion_page_id, error=str(exc))
+        log.warning(
+            "stop_command_not_published", notion_page_id=stopped.notion_page_id, error=str(exc)
+        )
 
 
 def _running_info(status: BatchStatus) -> dict[str, Any] | None:
@@ -174,5 +176,6 @@ async def readyz(request: web.Request) -> web.Response:
         pass
     ready = all(checks.values())
     return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
     )

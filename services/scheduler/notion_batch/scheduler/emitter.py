@@ -9,6 +9,7 @@ coalesced into one, and several schedulers can run at once — each claims due p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
@@ -107,7 +108,5 @@ class TickEmitter:
                 failures += 1
                 timeout = min(self._poll_seconds * 2**failures, 10.0)
                 log.warning("scheduler_round_failed", error=str(exc), retry_in_s=timeout)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            except TimeoutError:
-                pass

@@ -29,7 +29,9 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
                 poll_seconds=settings.poll_seconds,
                 claim_batch_size=settings.claim_batch_size,
             )
-            await broker.consume(broker.topology.commands_queue, CommandConsumer(emitter).on_message)
+            await broker.consume(
+                broker.topology.commands_queue, CommandConsumer(emitter).on_message
+            )
             log.info("scheduler_started", poll_seconds=settings.poll_seconds)
             loop = asyncio.create_task(emitter.run(), name="tick-emitter")
             await stop.wait()
@@ -43,6 +45,4 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    run_service(
-        "scheduler", SchedulerSettings.from_env, lambda s: s.log, serve
-    )
+    run_service("scheduler", SchedulerSettings.from_env, lambda s: s.log, serve)

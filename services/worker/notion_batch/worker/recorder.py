@@ -26,8 +26,7 @@ from notion_batch.common.config import RecordMode
 from notion_batch.common.db.leases import Lease
 from notion_batch.common.db.todos import OutboxItem, TodoRepository
 from notion_batch.common.notion.blocks import (
-    LogLine,
-    is_todo_result_block,
+    is_result_block,
     log_container,
     log_line_block,
     logged_todo_ids,
@@ -35,6 +34,7 @@ from notion_batch.common.notion.blocks import (
 )
 from notion_batch.common.notion.errors import NotionAccessError, NotionUnavailable
 from notion_batch.common.notion.gateway import NotionGateway
+from notion_batch.common.notion.models import LogLine
 
 log = structlog.get_logger(__name__)
 
@@ -184,7 +184,7 @@ class NotionRecorder:
             try:
                 if state.reconcile_needed:
                     existing = await self._gateway.list_child_blocks(item.block_id)
-                    if any(is_todo_result_block(b) for b in existing):
+                    if any(is_result_block(b) for b in existing):
                         await self._todos.mark_logged([item.block_id])
                         continue
                 await self._gateway.append_blocks(item.block_id, [todo_result_block(_line(item))])

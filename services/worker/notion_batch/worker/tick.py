@@ -156,7 +156,7 @@ class TickProcessor:
                 report,
             )
             return
-        except Exception as exc:  # noqa: BLE001 - a handler's failure is data, not our crash
+        except Exception as exc:
             await self._record_failure(lease, item, f"{type(exc).__name__}: {exc}", report)
             return
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -221,7 +221,7 @@ class TickProcessor:
     async def _release_quietly(self, lease: Lease) -> None:
         try:
             await self._leases.release(lease)
-        except Exception as exc:  # noqa: BLE001 - the lease expires by itself anyway
+        except Exception as exc:
             log.warning("lease_release_failed", error=str(exc))
 
 

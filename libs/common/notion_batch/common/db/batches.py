@@ -202,7 +202,7 @@ class BatchRepository:
         return row is not None
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
         with translate_errors():
             async with self._pool.acquire() as conn, conn.transaction():
                 yield conn

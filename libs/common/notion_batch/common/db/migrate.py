@@ -34,7 +34,7 @@ class Migration:
 
 def load_migrations() -> list[Migration]:
     folder = resources.files("notion_batch.common.db").joinpath("migrations")
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [Migration(version=f.name.removesuffix(".sql"), sql=f.read_text("utf-8")) for f in files]
 
 

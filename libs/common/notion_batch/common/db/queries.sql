@@ -169,15 +169,16 @@ UPDATE notion_batch_status
 -- $1 page, $2 run, $3 reason
 WITH run AS (
     UPDATE notion_batch_runs
-       SET status = 'failed', end_reason = 'failed', ended_at = now(), message = $3
-     WHERE id = $2 AND status = 'running'
+       SET status = 'failed', end_reason = 'failed', ended_at = now(), message = $3::text
+     WHERE id = $2::bigint AND status = 'running'
     RETURNING id, notion_page_id
 )
 UPDATE notion_batch_status s
-   SET status = 'failed', message = $3, end_time = now(), next_tick_at = NULL,
+   SET status = 'failed', message = $3::text, end_time = now(), next_tick_at = NULL,
        last_run_at = now(), updated_at = now()
   FROM run
- WHERE s.notion_page_id = run.notion_page_id AND s.run_id = run.id AND s.status = 'running'
+ WHERE s.notion_page_id = $1::uuid AND s.notion_page_id = run.notion_page_id
+   AND s.run_id = run.id AND s.status = 'running'
 RETURNING s.notion_page_id;
 
 

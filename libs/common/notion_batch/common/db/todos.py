@@ -90,7 +90,9 @@ class TodoRepository:
 
     async def may_start(self, notion_page_id: str, lease_owner: str) -> bool:
         with translate_errors():
-            return bool(await self._pool.fetchval(sql("todo_may_start"), notion_page_id, lease_owner))
+            return bool(
+                await self._pool.fetchval(sql("todo_may_start"), notion_page_id, lease_owner)
+            )
 
     async def record_done(self, block_id: str, run_id: int, result: str, *, log: bool) -> bool:
         """Record success; ``False`` if the to-do was no longer pending (already recorded)."""

@@ -151,7 +151,8 @@ class Broker:
                 await self._ready.wait()
                 exchange = self._exchange
                 connection = self._connection
-                assert exchange is not None and connection is not None
+                assert exchange is not None
+                assert connection is not None
                 await connection.connected.wait()
                 await asyncio.gather(
                     *(

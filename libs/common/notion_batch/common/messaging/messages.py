@@ -93,7 +93,9 @@ def decode(kind: str | None, body: bytes) -> BatchMessage:
     if not isinstance(data, dict):
         raise MessageError(f"{kind} body is not a JSON object")
     if data.get("v") != SCHEMA_VERSION:
-        raise MessageError(f"{kind} has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}")
+        raise MessageError(
+            f"{kind} has schema version {data.get('v')!r}, expected {SCHEMA_VERSION}"
+        )
     try:
         page = str(uuid.UUID(str(data["notion_page_id"])))
         run_id = data["run_id"]

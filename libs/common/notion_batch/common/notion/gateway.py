@@ -266,6 +266,7 @@ class NotionGateway:
                     log.warning(
                         "notion_request_failed",
                         operation=operation,
+                        error=failure.message,
                         status=failure.status,
                         code=failure.code,
                         attempt=attempt,
@@ -277,6 +278,7 @@ class NotionGateway:
                 log.warning(
                     "notion_request_retry",
                     operation=operation,
+                    error=failure.message,
                     status=failure.status,
                     code=failure.code,
                     attempt=attempt,

@@ -129,10 +129,10 @@ def classify(error: BaseException) -> Failure | None:
 
 def _transport_failure(error: httpx.TransportError) -> Failure:
     if isinstance(error, _NOT_SENT_ERRORS):
-        return Failure(FailureKind.NOT_SENT, None, "connection", type(error).__name__)
+        return Failure(FailureKind.NOT_SENT, None, "connection", f"{type(error).__name__}: {error}")
     if isinstance(error, httpx.TimeoutException):
         return Failure(FailureKind.TIMEOUT, None, "timeout", "no answer in time")
-    return Failure(FailureKind.TRANSPORT, None, "connection", type(error).__name__)
+    return Failure(FailureKind.TRANSPORT, None, "connection", f"{type(error).__name__}: {error}")
 
 
 @dataclass(frozen=True)

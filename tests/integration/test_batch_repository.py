@@ -1,0 +1,142 @@
+"""BatchRepository and LeaseRepository against a real PostgreSQL database."""
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
+
+
+def new_page() -> str:
+    return str(uuid.uuid4())
+
+
+async def start(repo: BatchRepository, page: str, interval: int = 60, duration: int = 900):
+    return await repo.start(
+        page, interval_seconds=interval, duration_seconds=duration, message="running"
+    )
+
+
+async def test_concurrent_starts_of_one_page_let_exactly_one_win(pool: asyncpg.Pool) -> None:
+    repo = BatchRepository(pool)
+    page = new_page()
+    results = await asyncio.gather(*(start(repo, page) for _ in range(8)))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert await pool.fetchval("SELECT count(*) FROM notion_batch_runs") == 1
+
+
+async def test_start_stop_start_opens_a_new_run(pool: asyncpg.Pool) -> None:
+    repo = BatchRepository(pool)
+    page = new_page()
+    first = await start(repo, page)
+    assert first is not None
+    stopped = await repo.stop(page, message="completed — stopped by request")
+    assert stopped is not None and stopped.run_id == first.run_id
+    assert await repo.stop(page, message="again") is None
+    second = await start(repo, page)
+    assert second is not None and second.run_id != first.run_id
+    run = await pool.fetchrow("SELECT * FROM notion_batch_runs WHERE id = $1", first.run_id)
+    assert (run["status"], run["end_reason"]) == ("completed", "stopped")
+
+
+async def test_failed_before_commit_hook_rolls_the_start_back(pool: asyncpg.Pool) -> None:
+    repo = BatchRepository(pool)
+    page = new_page()
+
+    async def broker_down(_: object) -> None:
+        raise RuntimeError("broker down")
+
+    with pytest.raises(RuntimeError):
+        await repo.start(
+            page, interval_seconds=60, duration_seconds=900, message="x", before_commit=broker_down
+        )
+    assert await repo.status(page) is None
+    assert await start(repo, page) is not None
+
+
+async def test_due_ticks_are_claimed_once_and_missed_ones_coalesced(pool: asyncpg.Pool) -> None:
+    repo = BatchRepository(pool)
+    page = new_page()
+    started = await start(repo, page, interval=10)
+    assert started is not None
+    async with repo.claim_due_ticks(10) as first:
+        assert [t.notion_page_id for t in first] == [page]
+        assert first[0].missed == 0
+    async with repo.claim_due_ticks(10) as again:
+        assert again == []  # next tick is 10 s away
+    # Pretend the scheduler was down for 35 s: three ticks were missed.
+    await pool.execute(
+        "UPDATE notion_batch_status SET next_tick_at = now() - interval '35 seconds'"
+    )
+    async with repo.claim_due_ticks(10) as late:
+        assert len(late) == 1 and late[0].missed == 3
+    next_tick = await pool.fetchval("SELECT next_tick_at - now() FROM notion_batch_status")
+    assert 0 < next_tick.total_seconds() <= 10
+
+
+async def test_two_schedulers_never_claim_the_same_tick(pool: asyncpg.Pool) -> None:
+    repo = BatchRepository(pool)
+    pages = [new_page() for _ in range(50)]
+    for page in pages:
+        await start(repo, page)
+
+    async def claim() -> list[str]:
+        async with repo.claim_due_ticks(7) as due:
+            await asyncio.sleep(0.01)
+            return [t.notion_page_id for t in due]
+
+    claimed: list[str] = []
+    for _ in range(10):
+        a, b = await asyncio.gather(claim(), claim())
+        claimed += a + b
+    assert sorted(claimed) == sorted(pages)
+
+
+async def test_expired_batches_complete_with_a_summary(pool: asyncpg.Pool) -> None:
+    repo = BatchRepository(pool)
+    page = new_page()
+    await start(repo, page, interval=1, duration=1)
+    await asyncio.sleep(1.1)
+    async with repo.claim_due_ticks(10) as due:
+        assert due == []  # no tick after end_time
+    ended = await repo.complete_expired(10)
+    assert [e.notion_page_id for e in ended] == [page]
+    status = await repo.status(page)
+    assert status is not None and status.status == "completed"
+    assert "expired" in status.message
+
+
+async def test_lease_is_exclusive_and_refusals_say_why(pool: asyncpg.Pool) -> None:
+    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    page = new_page()
+    started = await start(batches, page)
+    assert started is not None
+    lease = await leases.acquire(page, started.run_id, "w1", 30)
+    assert isinstance(lease, Lease)
+    busy = await leases.acquire(page, started.run_id, "w2", 30)
+    assert isinstance(busy, LeaseRefusal) and busy.reason == "busy"
+    stale = await leases.acquire(page, started.run_id + 99, "w2", 30)
+    assert isinstance(stale, LeaseRefusal) and stale.reason == "stale"
+    assert await leases.renew(lease, 30) is True
+    await batches.stop(page, message="stopped")
+    assert await leases.renew(lease, 30) is False  # still ours, but the batch ended
+    await leases.finish(lease, "running — 3 items processed")
+    status = await batches.status(page)
+    assert status is not None and status.message == "stopped"  # a stop's message is kept
+
+
+async def test_expired_lease_can_be_taken_over(pool: asyncpg.Pool) -> None:
+    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    page = new_page()
+    started = await start(batches, page)
+    assert started is not None
+    dead = await leases.acquire(page, started.run_id, "dead-worker", 0.2)
+    assert isinstance(dead, Lease)
+    await asyncio.sleep(0.3)
+    alive = await leases.acquire(page, started.run_id, "w2", 30)
+    assert isinstance(alive, Lease)
+    assert await leases.renew(dead, 30) is None  # the dead worker's lease is gone

@@ -1,0 +1,146 @@
+"""TodoRepository (sync, outcomes, outbox) and batch failure against real PostgreSQL."""
+
+import uuid
+
+import asyncpg
+import pytest
+
+from notion_batch.common.db.batches import BatchRepository, StartedBatch
+from notion_batch.common.db.leases import Lease, LeaseRepository
+from notion_batch.common.db.todos import SyncedTodo, TodoRepository
+
+
+@pytest.fixture
+async def started(pool: asyncpg.Pool) -> StartedBatch:
+    batch = await BatchRepository(pool).start(
+        str(uuid.uuid4()), interval_seconds=60, duration_seconds=900, message="running"
+    )
+    assert batch is not None
+    return batch
+
+
+def todos(n: int, checked: set[int] = frozenset()) -> list[SyncedTodo]:  # type: ignore[assignment]
+    return [SyncedTodo(str(uuid.UUID(int=i + 1)), i, f"task {i}", i in checked) for i in range(n)]
+
+
+async def test_sync_makes_unchecked_pending_and_respects_people(
+    pool: asyncpg.Pool, started: StartedBatch
+) -> None:
+    repo = TodoRepository(pool)
+    page = started.notion_page_id
+    await repo.merge_synced(page, todos(4, checked={1}), complete=True)
+    pending = await repo.pending(page, 10)
+    assert [p.text for p in pending] == ["task 0", "task 2", "task 3"]
+    # A person checks task 2 in Notion, and deletes task 3.
+    synced = todos(3, checked={1, 2})
+    await repo.merge_synced(page, synced, complete=True)
+    rows = {r["text"]: r for r in await pool.fetch("SELECT * FROM notion_todos")}
+    assert rows["task 0"]["status"] == "pending"
+    assert (
+        rows["task 1"]["status"] == "skipped"
+        and rows["task 1"]["result"] == "already checked in Notion"
+    )
+    assert rows["task 2"]["status"] == "skipped" and "by a person" in rows["task 2"]["result"]
+    assert rows["task 3"]["status"] == "skipped" and "removed" in rows["task 3"]["result"]
+    assert not any(r["check_pending"] or r["log_pending"] for r in rows.values())
+
+
+async def test_incomplete_sync_does_not_skip_unseen_todos(
+    pool: asyncpg.Pool, started: StartedBatch
+) -> None:
+    repo = TodoRepository(pool)
+    page = started.notion_page_id
+    await repo.merge_synced(page, todos(3), complete=True)
+    await repo.merge_synced(page, todos(1), complete=False)
+    assert len(await repo.pending(page, 10)) == 3
+
+
+async def test_done_is_recorded_once_and_fills_the_outbox(
+    pool: asyncpg.Pool, started: StartedBatch
+) -> None:
+    repo = TodoRepository(pool)
+    page = started.notion_page_id
+    await repo.merge_synced(page, todos(2), complete=True)
+    first, second = await repo.pending(page, 10)
+    assert await repo.record_done(first.block_id, started.run_id, "ok", log=True) is True
+    assert await repo.record_done(first.block_id, started.run_id, "again", log=True) is False
+    assert await repo.record_skipped(second.block_id, started.run_id, "not today", log=True)
+    outbox = await repo.outbox(page, 10)
+    assert [(o.status, o.check_pending, o.log_pending) for o in outbox] == [
+        ("done", True, True),
+        ("skipped", False, True),
+    ]
+    await repo.mark_checked([first.block_id])
+    await repo.mark_logged([first.block_id, second.block_id])
+    assert await repo.outbox(page, 10) == []
+    run = await pool.fetchrow("SELECT todos_done, todos_skipped FROM notion_batch_runs")
+    assert (run["todos_done"], run["todos_skipped"]) == (1, 1)
+
+
+async def test_failures_retry_then_skip_with_the_error_kept(
+    pool: asyncpg.Pool, started: StartedBatch
+) -> None:
+    repo = TodoRepository(pool)
+    page = started.notion_page_id
+    await repo.merge_synced(page, todos(1), complete=True)
+    (todo,) = await repo.pending(page, 10)
+    first = await repo.record_failure(
+        todo.block_id, started.run_id, "boom", max_attempts=3, log=True
+    )
+    assert first is not None and (first.status, first.attempts) == ("pending", 1)
+    (again,) = await repo.pending(page, 10)
+    assert again.attempts == 1  # the next run is attempt 2
+    await repo.record_failure(todo.block_id, started.run_id, "boom", max_attempts=3, log=True)
+    last = await repo.record_failure(
+        todo.block_id, started.run_id, "bang", max_attempts=3, log=True
+    )
+    assert last is not None and (last.status, last.attempts) == ("skipped", 3)
+    row = await pool.fetchrow("SELECT * FROM notion_todos")
+    assert row["last_error"] == "bang" and "3 failed attempts" in row["result"]
+    assert row["log_pending"] and not row["check_pending"]
+
+
+async def test_pending_cursor_walks_in_page_order(
+    pool: asyncpg.Pool, started: StartedBatch
+) -> None:
+    repo = TodoRepository(pool)
+    page = started.notion_page_id
+    await repo.merge_synced(page, todos(5), complete=True)
+    first = await repo.pending(page, 2)
+    rest = await repo.pending(page, 10, after=first[-1])
+    assert [t.text for t in first + rest] == [f"task {i}" for i in range(5)]
+
+
+async def test_todos_start_only_while_running_under_our_lease(
+    pool: asyncpg.Pool, started: StartedBatch
+) -> None:
+    repo, leases = TodoRepository(pool), LeaseRepository(pool)
+    page = started.notion_page_id
+    lease = await leases.acquire(page, started.run_id, "w1", 30)
+    assert isinstance(lease, Lease)
+    assert await repo.may_start(page, "w1") is True
+    assert await repo.may_start(page, "someone-else") is False
+    await BatchRepository(pool).stop(page, message="stopped")
+    assert await repo.may_start(page, "w1") is False
+
+
+async def test_log_block_and_reconcile_flag(pool: asyncpg.Pool, started: StartedBatch) -> None:
+    repo, leases = TodoRepository(pool), LeaseRepository(pool)
+    block = str(uuid.uuid4())
+    await repo.set_log_block(started.run_id, block)
+    await repo.set_log_reconcile(started.run_id, True)
+    assert await repo.log_block_ids(started.notion_page_id) == [block]
+    lease = await leases.acquire(started.notion_page_id, started.run_id, "w1", 30)
+    assert isinstance(lease, Lease)
+    assert (lease.log_block_id, lease.log_reconcile_needed) == (block, True)
+
+
+async def test_failing_a_batch_keeps_the_reason(pool: asyncpg.Pool, started: StartedBatch) -> None:
+    batches = BatchRepository(pool)
+    reason = "Notion page x was not found or is not shared with the integration"
+    assert await batches.fail(started.notion_page_id, started.run_id, reason) is True
+    assert await batches.fail(started.notion_page_id, started.run_id, reason) is False
+    status = await batches.status(started.notion_page_id)
+    assert status is not None and (status.status, status.message) == ("failed", reason)
+    run = await pool.fetchrow("SELECT status, end_reason FROM notion_batch_runs")
+    assert (run["status"], run["end_reason"]) == ("failed", "failed")
