@@ -1,4 +1,5 @@
-"""Named SQL, loaded from ``queries.sql``: the only SQL the services run (migrations aside)."""
+"""Named SQL, loaded from ``queries/*.sql`` (one file per concern): the only SQL the services
+run, migrations aside. Each statement is introduced by a ``-- name: <name>`` line."""
 
 from __future__ import annotations
 
@@ -23,8 +24,16 @@ def parse_queries(text: str) -> dict[str, str]:
 
 @cache
 def queries() -> dict[str, str]:
-    text = resources.files("notion_batch.common.db").joinpath("queries.sql").read_text("utf-8")
-    return parse_queries(text)
+    folder = resources.files("notion_batch.common.db").joinpath("queries")
+    loaded: dict[str, str] = {}
+    for file in sorted(folder.iterdir(), key=lambda f: f.name):
+        if not file.name.endswith(".sql"):
+            continue
+        for name, body in parse_queries(file.read_text("utf-8")).items():
+            if name in loaded:
+                raise ValueError(f"query {name!r} is defined twice (again in {file.name})")
+            loaded[name] = body
+    return loaded
 
 
 def sql(name: str) -> str:

@@ -1,0 +1,131 @@
+-- A page's batch and its runs: start, stop, status (API); ticks and expiry (scheduler);
+-- failure (worker). Run by db/batches.py.
+
+
+-- name: start_batch
+-- Turns a page's batch on and opens a run, atomically: of two concurrent starts exactly one
+-- gets a row back (ON CONFLICT … WHERE only takes over a row that is not running).
+-- $1 page, $2 interval s, $3 duration s, $4 message
+WITH started AS (
+    INSERT INTO notion_batch_status AS s
+        (notion_page_id, status, message, run_id, start_time, end_time, interval_seconds,
+         next_tick_at, updated_at)
+    VALUES ($1, 'running', $4, nextval(pg_get_serial_sequence('notion_batch_runs', 'id')),
+            now(), now() + make_interval(secs => $3), $2, now(), now())
+    ON CONFLICT (notion_page_id) DO UPDATE
+        SET status = 'running', message = EXCLUDED.message, run_id = EXCLUDED.run_id,
+            start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time,
+            interval_seconds = EXCLUDED.interval_seconds, next_tick_at = EXCLUDED.next_tick_at,
+            updated_at = now()
+        WHERE s.status <> 'running'
+    RETURNING notion_page_id, run_id, start_time, end_time, interval_seconds
+), run AS (
+    INSERT INTO notion_batch_runs (id, notion_page_id, interval_seconds, started_at, ends_at)
+    SELECT run_id, notion_page_id, interval_seconds, start_time, end_time FROM started
+)
+SELECT notion_page_id, run_id, start_time, end_time, interval_seconds FROM started;
+
+
+-- name: stop_batch
+-- $1 page, $2 message
+WITH stopped AS (
+    UPDATE notion_batch_status
+       SET status = 'completed', message = $2, end_time = now(), next_tick_at = NULL,
+           updated_at = now()
+     WHERE notion_page_id = $1 AND status = 'running'
+    RETURNING notion_page_id, run_id, end_time
+), run AS (
+    UPDATE notion_batch_runs r
+       SET status = 'completed', end_reason = 'stopped', message = $2, ended_at = stopped.end_time
+      FROM stopped
+     WHERE r.id = stopped.run_id
+)
+SELECT notion_page_id, run_id, end_time FROM stopped;
+
+
+-- name: batch_status
+-- $1 page
+SELECT s.notion_page_id, s.status, s.message, s.last_run_at, s.run_id, s.start_time,
+       s.end_time, s.interval_seconds, r.ticks, r.todos_done, r.todos_skipped,
+       (SELECT count(*) FROM notion_todos t
+         WHERE t.notion_page_id = s.notion_page_id AND t.status = 'pending') AS todos_pending
+  FROM notion_batch_status s
+  LEFT JOIN notion_batch_runs r ON r.id = s.run_id
+ WHERE s.notion_page_id = $1;
+
+
+-- name: running_batches
+SELECT notion_page_id, status, start_time, end_time
+  FROM notion_batch_status
+ WHERE status = 'running'
+ ORDER BY start_time, notion_page_id;
+
+
+-- name: claim_due_ticks
+-- Claims up to $1 pages whose tick is due and moves each one's next tick on by whole
+-- intervals past now: ticks missed while no scheduler ran are coalesced into this one
+-- (counted in `missed`), never replayed as a burst. SKIP LOCKED lets several schedulers
+-- share the work without ever claiming one page's tick twice.
+WITH due AS (
+    SELECT notion_page_id, run_id, next_tick_at AS scheduled_at, interval_seconds,
+           floor(extract(epoch FROM now() - next_tick_at) / interval_seconds)::integer AS missed
+      FROM notion_batch_status
+     WHERE status = 'running' AND next_tick_at <= now() AND end_time > now()
+     ORDER BY next_tick_at
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+), advanced AS (
+    UPDATE notion_batch_status s
+       SET next_tick_at = due.scheduled_at
+                          + make_interval(secs => due.interval_seconds * (due.missed + 1))
+      FROM due
+     WHERE s.notion_page_id = due.notion_page_id
+), counted AS (
+    UPDATE notion_batch_runs r
+       SET ticks = r.ticks + 1, ticks_coalesced = r.ticks_coalesced + due.missed
+      FROM due
+     WHERE r.id = due.run_id
+)
+SELECT notion_page_id, run_id, scheduled_at, interval_seconds, missed FROM due;
+
+
+-- name: complete_expired
+-- Ends up to $1 batches whose end_time has passed.
+WITH due AS (
+    SELECT notion_page_id, run_id
+      FROM notion_batch_status
+     WHERE status = 'running' AND end_time <= now()
+     ORDER BY end_time
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+), ended AS (
+    UPDATE notion_batch_runs r
+       SET status = 'completed', end_reason = 'expired', ended_at = r.ends_at,
+           message = format('completed — batch expired after %s ticks: %s to-dos done, %s skipped',
+                            r.ticks, r.todos_done, r.todos_skipped)
+      FROM due
+     WHERE r.id = due.run_id
+    RETURNING r.id, r.notion_page_id, r.message
+)
+UPDATE notion_batch_status s
+   SET status = 'completed', message = ended.message, next_tick_at = NULL, updated_at = now()
+  FROM ended
+ WHERE s.notion_page_id = ended.notion_page_id AND s.run_id = ended.id
+RETURNING s.notion_page_id, ended.id AS run_id, ended.message;
+
+
+-- name: fail_batch
+-- $1 page, $2 run, $3 reason
+WITH run AS (
+    UPDATE notion_batch_runs
+       SET status = 'failed', end_reason = 'failed', ended_at = now(), message = $3::text
+     WHERE id = $2::bigint AND status = 'running'
+    RETURNING id, notion_page_id
+)
+UPDATE notion_batch_status s
+   SET status = 'failed', message = $3::text, end_time = now(), next_tick_at = NULL,
+       last_run_at = now(), updated_at = now()
+  FROM run
+ WHERE s.notion_page_id = $1::uuid AND s.notion_page_id = run.notion_page_id
+   AND s.run_id = run.id AND s.status = 'running'
+RETURNING s.notion_page_id;
