@@ -140,3 +140,19 @@ async def test_expired_lease_can_be_taken_over(pool: asyncpg.Pool) -> None:
     alive = await leases.acquire(page, started.run_id, "w2", 30)
     assert isinstance(alive, Lease)
     assert await leases.renew(dead, 30) is None  # the dead worker's lease is gone
+
+
+async def test_a_finished_tick_summarises_itself_with_what_is_left(pool: asyncpg.Pool) -> None:
+    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    page = new_page()
+    started = await start(batches, page)
+    assert started is not None
+    lease = await leases.acquire(page, started.run_id, "w1", 30)
+    assert isinstance(lease, Lease)
+    await leases.finish(lease, "running — 3 items processed (3 done, 0 skipped)")
+    status = await batches.status(page)
+    assert status is not None
+    assert status.message == "running — 3 items processed (3 done, 0 skipped); 0 pending"
+    assert status.last_run_at is not None
+    # The lease is free again for the next tick.
+    assert isinstance(await leases.acquire(page, started.run_id, "w2", 30), Lease)

@@ -125,14 +125,15 @@ async def test_todos_start_only_while_running_under_our_lease(
 
 
 async def test_log_block_and_reconcile_flag(pool: asyncpg.Pool, started: StartedBatch) -> None:
-    repo, leases = TodoRepository(pool), LeaseRepository(pool)
+    repo = TodoRepository(pool)
     block = str(uuid.uuid4())
     await repo.set_log_block(started.run_id, block)
-    await repo.set_log_reconcile(started.run_id, True)
+    await repo.set_log_reconcile(started.run_id, 0)
     assert await repo.log_block_ids(started.notion_page_id) == [block]
-    lease = await leases.acquire(started.notion_page_id, started.run_id, "w1", 30)
-    assert isinstance(lease, Lease)
-    assert (lease.log_block_id, lease.log_reconcile_needed) == (block, True)
+    state = await repo.run_log_state(started.run_id)
+    assert (state.block_id, state.reconcile_needed, state.reconcile_ready) == (block, True, True)
+    await repo.set_log_reconcile(started.run_id, 60)
+    assert (await repo.run_log_state(started.run_id)).reconcile_ready is False
 
 
 async def test_failing_a_batch_keeps_the_reason(pool: asyncpg.Pool, started: StartedBatch) -> None:

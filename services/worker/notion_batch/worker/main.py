@@ -6,9 +6,10 @@ import asyncio
 import os
 import socket
 
+import asyncpg
 import structlog
 
-from notion_batch.common.config import WorkerSettings
+from notion_batch.common.config import RecordMode, WorkerSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import LeaseRepository
 from notion_batch.common.db.pool import pool_context
@@ -17,7 +18,7 @@ from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.worker.consumer import TickConsumer
-from notion_batch.worker.handlers import load_handler
+from notion_batch.worker.handlers import Handler, load_handler
 from notion_batch.worker.recorder import NotionRecorder
 from notion_batch.worker.sync import TodoSync
 from notion_batch.worker.tick import TickPolicy, TickProcessor
@@ -29,24 +30,49 @@ log = structlog.get_logger(__name__)
 DRAIN_SECONDS = 20.0
 
 
+def build_processor(
+    pool: asyncpg.Pool,
+    notion: NotionGateway,
+    *,
+    handler: Handler,
+    policy: TickPolicy,
+    record_mode: RecordMode,
+    worker_id: str,
+    reconcile_delay_seconds: float,
+) -> TickProcessor:
+    """Wire a tick processor from its parts (the service and the tests use this)."""
+    todos = TodoRepository(pool)
+    return TickProcessor(
+        worker_id=worker_id,
+        batches=BatchRepository(pool),
+        leases=LeaseRepository(pool),
+        todos=todos,
+        sync=TodoSync(notion, todos),
+        recorder=NotionRecorder(
+            notion, todos, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
+        ),
+        handler=handler,
+        policy=policy,
+    )
+
+
 async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     handler = load_handler(settings.handler)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     async with pool_context(settings.database) as pool, NotionGateway(settings.notion) as notion:
-        todos = TodoRepository(pool)
-        processor = TickProcessor(
-            worker_id=worker_id,
-            batches=BatchRepository(pool),
-            leases=LeaseRepository(pool),
-            todos=todos,
-            sync=TodoSync(notion, todos),
-            recorder=NotionRecorder(notion, todos, settings.record_mode),
+        processor = build_processor(
+            pool,
+            notion,
             handler=handler,
             policy=TickPolicy(
                 max_attempts=settings.max_attempts,
                 handler_timeout_seconds=settings.handler_timeout_seconds,
                 lease_seconds=settings.lease_seconds,
             ),
+            record_mode=settings.record_mode,
+            worker_id=worker_id,
+            # A request we gave up on is over once Notion's own timeout has surely passed.
+            reconcile_delay_seconds=2 * settings.notion.timeout_seconds,
         )
         consumer = TickConsumer(processor)
         broker = Broker(settings.broker, service="worker", prefetch_count=settings.concurrency)

@@ -24,7 +24,7 @@ import structlog
 
 from notion_batch.common.config import RecordMode
 from notion_batch.common.db.leases import Lease
-from notion_batch.common.db.todos import OutboxItem, TodoRepository
+from notion_batch.common.db.todos import OutboxItem, RunLogState, TodoRepository
 from notion_batch.common.notion.blocks import (
     is_result_block,
     log_container,
@@ -58,15 +58,25 @@ class _Interrupted(Exception):
 
 
 class NotionRecorder:
-    def __init__(self, gateway: NotionGateway, todos: TodoRepository, mode: RecordMode) -> None:
+    def __init__(
+        self,
+        gateway: NotionGateway,
+        todos: TodoRepository,
+        mode: RecordMode,
+        *,
+        reconcile_delay_seconds: float,
+    ) -> None:
         self._gateway = gateway
         self._todos = todos
         self._mode = mode
+        self._reconcile_delay = reconcile_delay_seconds
 
     async def record(self, lease: Lease, *, deadline: float) -> RecordReport:
         """Record outstanding outcomes of the page in Notion until done or ``deadline``."""
         report = RecordReport()
-        state = _RunLog(lease.log_block_id, lease.log_reconcile_needed)
+        # Read from the database each time: an earlier recording of this tick (or of a tick
+        # that died) may have created the log block or found an append of unknown fate.
+        state = await self._todos.run_log_state(lease.run_id)
         try:
             while time.monotonic() < deadline:
                 items = await self._todos.outbox(lease.notion_page_id, OUTBOX_BATCH)
@@ -122,7 +132,7 @@ class NotionRecorder:
             raise _Interrupted(f"Notion unavailable while checking to-dos: {failed[0]}")
 
     async def _log(
-        self, lease: Lease, items: Sequence[OutboxItem], state: _RunLog, report: RecordReport
+        self, lease: Lease, items: Sequence[OutboxItem], state: RunLogState, report: RecordReport
     ) -> None:
         if not items:
             return
@@ -130,6 +140,7 @@ class NotionRecorder:
             await self._log_under_todos(lease, items, state, report)
             return
         page_id = lease.notion_page_id
+        self._await_reconcile(state)
         if state.reconcile_needed and state.block_id:
             await self._reconcile(lease, state, items)
             items = [i for i in items if i.block_id not in state.reconciled]
@@ -142,8 +153,7 @@ class NotionRecorder:
             await self._gateway.append_blocks(state.block_id, lines)
         except NotionUnavailable as exc:
             if exc.ambiguous:
-                state.reconcile_needed = True
-                await self._todos.set_log_reconcile(lease.run_id, True)
+                await self._ask_reconcile(lease, state)
             raise _Interrupted(f"Notion unavailable while appending the log: {exc}") from None
         except NotionAccessError as exc:
             raise _Interrupted(f"cannot append the log: {exc}") from None
@@ -152,7 +162,7 @@ class NotionRecorder:
 
     async def _create_container(self, lease: Lease) -> str:
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        title = f"notion-batch log · run {lease.run_id} · {started}"
+        title = f"run {lease.run_id} · {started}"
         try:
             (block_id,) = await self._gateway.append_blocks(
                 lease.notion_page_id, [log_container(title, [])]
@@ -162,7 +172,9 @@ class NotionRecorder:
         await self._todos.set_log_block(lease.run_id, block_id)
         return block_id
 
-    async def _reconcile(self, lease: Lease, state: _RunLog, items: Sequence[OutboxItem]) -> None:
+    async def _reconcile(
+        self, lease: Lease, state: RunLogState, items: Sequence[OutboxItem]
+    ) -> None:
         """Read the run's log back: lines that landed in an append we saw fail are logged."""
         assert state.block_id is not None
         try:
@@ -175,11 +187,23 @@ class NotionRecorder:
             log.info("notion_log_reconciled", already_logged=len(landed))
         state.reconciled |= landed
         state.reconcile_needed = False
-        await self._todos.set_log_reconcile(lease.run_id, False)
+        await self._todos.set_log_reconcile(lease.run_id, None)
+
+    async def _ask_reconcile(self, lease: Lease, state: RunLogState) -> None:
+        state.reconcile_needed, state.reconcile_ready = True, False
+        await self._todos.set_log_reconcile(lease.run_id, self._reconcile_delay)
+
+    @staticmethod
+    def _await_reconcile(state: RunLogState) -> None:
+        # Reading the log back while the failed request may still be running server-side
+        # would miss its lines and write them twice: wait until it is surely over.
+        if state.reconcile_needed and not state.reconcile_ready:
+            raise _Interrupted("an append of unknown outcome is not yet safe to read back")
 
     async def _log_under_todos(
-        self, lease: Lease, items: Sequence[OutboxItem], state: _RunLog, report: RecordReport
+        self, lease: Lease, items: Sequence[OutboxItem], state: RunLogState, report: RecordReport
     ) -> None:
+        self._await_reconcile(state)
         for item in items:
             try:
                 if state.reconcile_needed:
@@ -194,21 +218,13 @@ class NotionRecorder:
                 continue
             except NotionUnavailable as exc:
                 if exc.ambiguous:
-                    state.reconcile_needed = True
-                    await self._todos.set_log_reconcile(lease.run_id, True)
+                    await self._ask_reconcile(lease, state)
                 raise _Interrupted(f"Notion unavailable while logging: {exc}") from None
             await self._todos.mark_logged([item.block_id])
             report.logged += 1
         if state.reconcile_needed:
             state.reconcile_needed = False
-            await self._todos.set_log_reconcile(lease.run_id, False)
-
-
-@dataclass
-class _RunLog:
-    block_id: str | None
-    reconcile_needed: bool
-    reconciled: set[str] = field(default_factory=set)
+            await self._todos.set_log_reconcile(lease.run_id, None)
 
 
 def _line(item: OutboxItem) -> LogLine:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 import asyncpg
 
@@ -26,8 +25,6 @@ class Lease:
     owner: str
     end_time: datetime
     interval_seconds: int
-    log_block_id: str | None
-    log_reconcile_needed: bool
 
 
 @dataclass(frozen=True)
@@ -50,15 +47,12 @@ class LeaseRepository:
                 sql("lease_acquire"), notion_page_id, run_id, owner, lease_seconds
             )
             if row is not None:
-                log_block: UUID | None = row["log_block_id"]
                 return Lease(
                     notion_page_id=notion_page_id,
                     run_id=run_id,
                     owner=owner,
                     end_time=row["end_time"],
                     interval_seconds=row["interval_seconds"],
-                    log_block_id=str(log_block) if log_block else None,
-                    log_reconcile_needed=bool(row["log_reconcile_needed"]),
                 )
             state = await self._pool.fetchrow(sql("lease_state"), notion_page_id)
         return _refusal(state, run_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -36,6 +36,18 @@ class OutboxItem:
     result: str
     check_pending: bool
     log_pending: bool
+
+
+@dataclass
+class RunLogState:
+    """Where the run's log lives on the page, and whether it must be read back first."""
+
+    block_id: str | None
+    reconcile_needed: bool
+    #: The append of unknown fate is surely over, so reading the log back tells the truth.
+    reconcile_ready: bool
+    #: To-dos found already logged by a read-back in this recording.
+    reconciled: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -143,11 +155,22 @@ class TodoRepository:
             rows = await self._pool.fetch(sql("run_log_blocks"), notion_page_id)
         return [str(r["log_block_id"]) for r in rows]
 
+    async def run_log_state(self, run_id: int) -> RunLogState:
+        with translate_errors():
+            row = await self._pool.fetchrow(sql("run_log_state"), run_id)
+        block = row["log_block_id"] if row else None
+        return RunLogState(
+            block_id=str(block) if block else None,
+            reconcile_needed=bool(row and row["reconcile_needed"]),
+            reconcile_ready=bool(row and row["reconcile_ready"]),
+        )
+
     async def set_log_block(self, run_id: int, block_id: str) -> None:
         await self._execute("run_log_set_block", run_id, block_id)
 
-    async def set_log_reconcile(self, run_id: int, needed: bool) -> None:
-        await self._execute("run_log_set_reconcile", run_id, needed)
+    async def set_log_reconcile(self, run_id: int, after_seconds: float | None) -> None:
+        """Ask for a read-back of the run's log once ``after_seconds`` passed; ``None``: done."""
+        await self._execute("run_log_set_reconcile", run_id, after_seconds)
 
     async def _execute(self, name: str, *args: object) -> None:
         with translate_errors():

@@ -45,9 +45,10 @@ CREATE TABLE notion_batch_runs (
     todos_skipped     integer NOT NULL DEFAULT 0,
     -- The toggle block on the page that holds this run's log lines.
     log_block_id      uuid,
-    -- An append to the log may have landed without our knowing (timeout, 5xx): the next
-    -- recording reads the log back before appending again, so no line is written twice.
-    log_reconcile_needed boolean NOT NULL DEFAULT false,
+    -- An append to the log may have landed without our knowing (timeout, 5xx): once this
+    -- time has passed (the request is surely over), the log is read back before appending
+    -- again, so no line is written twice. NULL: nothing to reconcile.
+    log_reconcile_after timestamptz,
     CHECK (ends_at >= started_at)
 );
 

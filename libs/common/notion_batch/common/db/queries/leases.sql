@@ -12,10 +12,7 @@ UPDATE notion_batch_status s
          WHERE notion_page_id = $1 AND run_id = $2 AND status = 'running' AND end_time > now()
            AND (lease_owner IS NULL OR lease_expires_at < now())
            FOR UPDATE SKIP LOCKED)
-RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds,
-          (SELECT r.log_block_id FROM notion_batch_runs r WHERE r.id = s.run_id) AS log_block_id,
-          (SELECT r.log_reconcile_needed FROM notion_batch_runs r WHERE r.id = s.run_id)
-              AS log_reconcile_needed;
+RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds;
 
 
 -- name: lease_state
@@ -37,8 +34,13 @@ RETURNING status = 'running' AND end_time > now() AS may_continue;
 -- Releases the lease and writes the tick's summary (only while the batch still runs, so a
 -- stop's or an expiry's message is not overwritten).
 -- $1 page, $2 owner, $3 message
-UPDATE notion_batch_status
-   SET message = CASE WHEN status = 'running' THEN $3 ELSE message END,
+UPDATE notion_batch_status s
+   SET message = CASE WHEN status = 'running'
+                      THEN format('%s; %s pending', $3::text,
+                                  (SELECT count(*) FROM notion_todos t
+                                    WHERE t.notion_page_id = s.notion_page_id
+                                      AND t.status = 'pending'))
+                      ELSE message END,
        last_run_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
  WHERE notion_page_id = $1 AND lease_owner = $2;
 

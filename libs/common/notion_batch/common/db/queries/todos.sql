@@ -142,14 +142,25 @@ UPDATE notion_todos
  WHERE block_id = ANY($1::uuid[]);
 
 
+-- name: run_log_state
+-- The run's log block, and whether its log must be read back first (and may be yet). $1 run
+SELECT log_block_id,
+       log_reconcile_after IS NOT NULL AS reconcile_needed,
+       log_reconcile_after <= now() AS reconcile_ready
+  FROM notion_batch_runs
+ WHERE id = $1;
+
+
 -- name: run_log_set_block
 -- $1 run, $2 log block
 UPDATE notion_batch_runs SET log_block_id = $2 WHERE id = $1;
 
 
 -- name: run_log_set_reconcile
--- $1 run, $2 needed
-UPDATE notion_batch_runs SET log_reconcile_needed = $2 WHERE id = $1;
+-- $1 run, $2 seconds from now when the log may be read back (NULL: reconciled)
+UPDATE notion_batch_runs
+   SET log_reconcile_after = now() + make_interval(secs => $2::double precision)
+ WHERE id = $1;
 
 
 -- name: run_log_blocks

@@ -1,0 +1,306 @@
+"""One tick of the worker, in-process: real PostgreSQL, the real SDK, the emulator over HTTP.
+
+These pin down what a tick does with Notion: what it reads, what it checks, what it logs, how
+it survives Notion failing while it records, and that nothing is ever recorded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from notion_batch.common.config import NotionSettings, RecordMode
+from notion_batch.common.db.batches import BatchRepository, StartedBatch
+from notion_batch.common.messaging.messages import Tick
+from notion_batch.common.notion.gateway import NotionGateway
+from notion_batch.common.notion.retry import RetryPolicy
+from notion_batch.emulator import EmulatorConfig, Fault, RunningEmulator, run_emulator
+from notion_batch.worker.handlers import Handler, Outcome, Todo, complete
+from notion_batch.worker.main import build_processor
+from notion_batch.worker.tick import TickPolicy, TickProcessor
+
+POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)
+#: The emulator's stalled append lands after 1.5 s; the read-back waits past that.
+RECONCILE_DELAY = 2.0
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[RunningEmulator]:
+    async with run_emulator(EmulatorConfig(rate_limit=None)) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def notion(emulator: RunningEmulator) -> AsyncIterator[NotionGateway]:
+    settings = NotionSettings(
+        token=emulator.token,
+        base_url=emulator.url,
+        version="2025-09-03",
+        rate_limit_per_second=1000,
+        timeout_seconds=1.0,
+        max_attempts=2,
+        max_retry_after_seconds=5,
+    )
+    policy = RetryPolicy.from_settings(settings, base_delay=0.01, max_delay=0.05)
+    async with NotionGateway(settings, retry_policy=policy) as gateway:
+        yield gateway
+
+
+def processor(
+    pool: asyncpg.Pool,
+    notion: NotionGateway,
+    handler: Handler = complete,
+    mode: RecordMode = "page_log",
+) -> TickProcessor:
+    return build_processor(
+        pool,
+        notion,
+        handler=handler,
+        policy=POLICY,
+        record_mode=mode,
+        worker_id="test",
+        reconcile_delay_seconds=RECONCILE_DELAY,
+    )
+
+
+async def start_page(
+    pool: asyncpg.Pool, emulator: RunningEmulator, texts: list[str], **page: Any
+) -> StartedBatch:
+    created = emulator.state.create_page(
+        "tick test", [{"type": "to_do", "text": t} for t in texts], **page
+    )
+    started = await BatchRepository(pool).start(
+        created.page_id, interval_seconds=60, duration_seconds=600, message="running"
+    )
+    assert started is not None
+    return started
+
+
+def tick(started: StartedBatch) -> Tick:
+    return Tick(started.notion_page_id, started.run_id, datetime.now(UTC).isoformat())
+
+
+def calls(emulator: RunningEmulator, operation: str) -> list[Any]:
+    return emulator.state.requests.query(operation=operation)
+
+
+def log_lines(emulator: RunningEmulator, page_id: str) -> list[str]:
+    tree = emulator.state.tree(page_id)
+    return [
+        line["text"]
+        for block in tree["blocks"]
+        if block["type"] == "toggle" and block["text"].startswith("notion-batch log")
+        for line in block["children"]
+    ]
+
+
+def checked(emulator: RunningEmulator, page_id: str) -> set[str]:
+    return {t["text"] for t in emulator.state.todos(page_id) if t["checked"]}
+
+
+async def test_a_tick_works_checks_and_logs_every_todo_in_few_calls(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    texts = [f"task {i:03d}" for i in range(150)]
+    started = await start_page(pool, emulator, texts)
+    report = await processor(pool, notion).process(tick(started))
+    assert (report.outcome, report.done, report.checked, report.logged) == ("worked", 150, 150, 150)
+    assert checked(emulator, started.notion_page_id) == set(texts)
+    lines = log_lines(emulator, started.notion_page_id)
+    assert len(lines) == 150 and all(line.startswith("✅ ") for line in lines)
+    # 1 toggle + 2 batches of lines (100 + 50): appends are batched, not one per to-do.
+    assert len(calls(emulator, "append_children")) == 3
+    assert len(calls(emulator, "update_block")) == 150
+    status = await BatchRepository(pool).status(started.notion_page_id)
+    assert status is not None
+    assert status.message == "running — 150 items processed (150 done, 0 skipped); 0 pending"
+    assert status.last_run_at is not None
+
+
+async def test_a_second_tick_costs_only_the_listing(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    started = await start_page(pool, emulator, ["a", "b"])
+    work = processor(pool, notion)
+    await work.process(tick(started))
+    emulator.state.requests.clear()
+    report = await work.process(tick(started))
+    assert report.processed == 0
+    operations = Counter(r.operation for r in emulator.state.requests.query())
+    # Our log toggle holds no to-dos, so it is not listed: one call for the page, nothing else.
+    assert operations == Counter({"list_children": 1})
+
+
+async def test_notion_down_while_recording_loses_nothing_and_records_once(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    texts = [f"task {i}" for i in range(5)]
+    started = await start_page(pool, emulator, texts)
+    # Every write fails while reads work: the to-dos get done, their recording waits.
+    emulator.state.add_fault(Fault(status=503, code="service_unavailable", method="PATCH"))
+    report = await processor(pool, notion).process(tick(started))
+    assert (report.done, report.checked, report.logged) == (5, 0, 0)
+    assert checked(emulator, started.notion_page_id) == set()
+    outbox = await pool.fetchval("SELECT count(*) FROM notion_todos WHERE check_pending")
+    assert outbox == 5
+
+    emulator.state.faults.clear()
+    report = await processor(pool, notion).process(tick(started))
+    assert (report.done, report.checked, report.logged) == (0, 5, 5)
+    assert checked(emulator, started.notion_page_id) == set(texts)
+    assert Counter(log_lines(emulator, started.notion_page_id)) == Counter(
+        f"✅ {t} — completed by notion-batch" for t in texts
+    )
+
+
+async def test_an_append_that_landed_unseen_is_not_logged_twice(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    texts = [f"task {i}" for i in range(3)]
+    started = await start_page(pool, emulator, texts)
+    work = processor(pool, notion)
+    # The toggle gets created; then the append of the lines lands but answers too late.
+    emulator.state.add_fault(
+        Fault(latency=1.5, method="PATCH", path_contains="/children", skip=1, count=1)
+    )
+    first = await work.process(tick(started))
+    assert first.logged == 0
+    assert await pool.fetchval("SELECT log_reconcile_after IS NOT NULL FROM notion_batch_runs")
+
+    # Too early to read back (the append may still be running): the log waits.
+    early = await work.process(tick(started))
+    assert early.logged == 0
+
+    await asyncio.sleep(RECONCILE_DELAY)
+    assert len(log_lines(emulator, started.notion_page_id)) == 3  # it did land, late
+    second = await work.process(tick(started))
+    assert second.logged == 0  # reconciled from the log itself, not appended again
+    assert sorted(log_lines(emulator, started.notion_page_id)) == sorted(
+        f"✅ {t} — completed by notion-batch" for t in texts
+    )
+    assert await pool.fetchval("SELECT count(*) FROM notion_todos WHERE log_pending") == 0
+    assert await pool.fetchval("SELECT log_reconcile_after FROM notion_batch_runs") is None
+
+
+async def test_result_under_each_todo_mode(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    started = await start_page(pool, emulator, ["first", "second"])
+    report = await processor(pool, notion, mode="todo_children").process(tick(started))
+    assert (report.done, report.logged) == (2, 2)
+    tree = emulator.state.tree(started.notion_page_id)
+    todos = [b for b in tree["blocks"] if b["type"] == "to_do"]
+    assert [len(t["children"]) for t in todos] == [1, 1]
+    assert all("completed by notion-batch" in t["children"][0]["text"] for t in todos)
+    assert not any(b["type"] == "toggle" for b in tree["blocks"])
+
+
+async def test_failing_todos_are_retried_then_skipped_while_the_rest_go_on(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    async def picky(todo: Todo) -> Outcome:
+        if "bad" in todo.text:
+            raise ValueError(f"cannot do {todo.text} (key {todo.idempotency_key})")
+        if "later" in todo.text:
+            return Outcome.skip("not today")
+        return Outcome.done("ok")
+
+    started = await start_page(pool, emulator, ["good 1", "bad 1", "later 1", "good 2"])
+    work = processor(pool, notion, handler=picky)
+    first = await work.process(tick(started))
+    assert (first.done, first.skipped, first.failed) == (2, 1, 1)
+    second = await work.process(tick(started))
+    assert (second.done, second.skipped, second.failed) == (0, 1, 0)  # attempt 2 of 2
+    rows = {r["text"]: r for r in await pool.fetch("SELECT * FROM notion_todos")}
+    assert rows["bad 1"]["status"] == "skipped" and rows["bad 1"]["attempts"] == 2
+    assert f"key {rows['bad 1']['block_id']}:2" in rows["bad 1"]["last_error"]
+    assert checked(emulator, started.notion_page_id) == {"good 1", "good 2"}
+    lines = log_lines(emulator, started.notion_page_id)
+    assert len(lines) == 4
+    assert any(line.startswith("⏭") and "bad 1" in line for line in lines)
+
+
+async def test_stop_during_a_tick_starts_no_new_todo(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    started = await start_page(pool, emulator, [f"task {i}" for i in range(10)])
+    seen: list[str] = []
+
+    async def stop_after_three(todo: Todo) -> str:
+        seen.append(todo.text)
+        if len(seen) == 3:
+            await BatchRepository(pool).stop(todo.notion_page_id, message="stopped by request")
+        return "ok"
+
+    report = await processor(pool, notion, handler=stop_after_three).process(tick(started))
+    assert seen == ["task 0", "task 1", "task 2"]
+    assert report.done == 3 and report.checked == 3  # what was done is still recorded
+    status = await BatchRepository(pool).status(started.notion_page_id)
+    assert status is not None and status.message == "stopped by request"
+
+
+async def test_the_same_tick_twice_at_once_works_the_page_once(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    started = await start_page(pool, emulator, [f"task {i}" for i in range(20)])
+    runs = Counter[str]()
+
+    async def counting(todo: Todo) -> str:
+        runs[todo.block_id] += 1
+        await asyncio.sleep(0.005)
+        return "ok"
+
+    same = tick(started)
+    a, b = await asyncio.gather(
+        processor(pool, notion, counting).process(same),
+        processor(pool, notion, counting).process(dataclasses.replace(same)),
+    )
+    assert sorted([a.outcome, b.outcome]) == ["busy", "worked"]
+    assert len(runs) == 20 and set(runs.values()) == {1}
+    assert len(calls(emulator, "update_block")) == 20
+
+
+async def test_people_checking_todos_first_are_respected(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    created = emulator.state.create_page(
+        "people",
+        [{"type": "to_do", "text": "mine", "checked": True}, {"type": "to_do", "text": "ours"}],
+    )
+    started = await BatchRepository(pool).start(
+        created.page_id, interval_seconds=60, duration_seconds=600, message="running"
+    )
+    assert started is not None
+    report = await processor(pool, notion).process(tick(started))
+    assert report.done == 1
+    assert len(calls(emulator, "update_block")) == 1  # "mine" is not touched
+    assert [line.split(" — ")[0] for line in log_lines(emulator, created.page_id)] == ["✅ ours"]
+
+
+async def test_a_page_not_shared_fails_the_batch_with_the_reason(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    started = await start_page(pool, emulator, ["x"], shared=False)
+    report = await processor(pool, notion).process(tick(started))
+    assert report.outcome == "failed"
+    status = await BatchRepository(pool).status(started.notion_page_id)
+    assert status is not None and status.status == "failed"
+    assert "not shared" in status.message
+
+
+async def test_a_stale_tick_does_nothing(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    started = await start_page(pool, emulator, ["x"])
+    await BatchRepository(pool).stop(started.notion_page_id, message="stopped")
+    report = await processor(pool, notion).process(tick(started))
+    assert report.outcome == "stale"
+    assert emulator.state.requests.query() == []
+    assert await pool.fetchval("SELECT count(*) FROM notion_todos") == 0
