@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from notion_batch.common.config import NotionSettings, RecordMode
 from notion_batch.common.db.batches import BatchRepository, StartedBatch
+from notion_batch.common.db.todos import TodoRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.retry import RetryPolicy
@@ -304,3 +305,38 @@ async def test_a_stale_tick_does_nothing(
     assert report.outcome == "stale"
     assert emulator.state.requests.query() == []
     assert await pool.fetchval("SELECT count(*) FROM notion_todos") == 0
+
+
+class _CrashAfterAppend(TodoRepository):
+    """Dies like a killed worker would: Notion has the lines, the commit never happens."""
+
+    async def mark_logged(
+        self, block_ids: Sequence[str], *, reconciled_run: int | None = None
+    ) -> None:
+        raise _WorkerDied
+
+
+class _WorkerDied(BaseException):
+    pass
+
+
+async def test_a_worker_dying_between_append_and_commit_does_not_log_twice(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    texts = [f"task {i}" for i in range(4)]
+    started = await start_page(pool, emulator, texts)
+    doomed = processor(pool, notion)
+    # The crash point under test: the recorder commits through a repository that dies.
+    doomed._recorder._todos = _CrashAfterAppend(pool)
+    with pytest.raises(_WorkerDied):
+        await doomed.process(tick(started))
+    assert len(log_lines(emulator, started.notion_page_id)) == 4
+    await pool.execute("UPDATE notion_batch_status SET lease_owner = NULL")  # lease expired
+
+    await asyncio.sleep(RECONCILE_DELAY)
+    report = await processor(pool, notion).process(tick(started))
+    assert report.logged == 0
+    assert sorted(log_lines(emulator, started.notion_page_id)) == sorted(
+        f"✅ {t} — completed by notion-batch" for t in texts
+    )
+    assert await pool.fetchval("SELECT count(*) FROM notion_todos WHERE log_pending") == 0

@@ -149,15 +149,20 @@ class NotionRecorder:
         if state.block_id is None:
             state.block_id = await self._create_container(lease)
         lines = [log_line_block(_line(i), page_id) for i in items]
+        # Write-ahead: should this worker die between Notion's answer and the commit below,
+        # the next recording reads the log back instead of appending the lines again.
+        await self._ask_reconcile(lease, state)
         try:
             await self._gateway.append_blocks(state.block_id, lines)
         except NotionUnavailable as exc:
-            if exc.ambiguous:
-                await self._ask_reconcile(lease, state)
+            if not exc.ambiguous:  # known not to have landed: nothing to read back
+                await self._todos.set_log_reconcile(lease.run_id, None)
             raise _Interrupted(f"Notion unavailable while appending the log: {exc}") from None
         except NotionAccessError as exc:
+            await self._todos.set_log_reconcile(lease.run_id, None)
             raise _Interrupted(f"cannot append the log: {exc}") from None
-        await self._todos.mark_logged([i.block_id for i in items])
+        await self._todos.mark_logged([i.block_id for i in items], reconciled_run=lease.run_id)
+        state.reconcile_needed = False
         report.logged += len(items)
 
     async def _create_container(self, lease: Lease) -> str:
@@ -182,12 +187,11 @@ class NotionRecorder:
         except (NotionUnavailable, NotionAccessError) as exc:
             raise _Interrupted(f"cannot read the log back: {exc}") from None
         landed = logged_todo_ids(blocks) & {i.block_id for i in items}
+        await self._todos.mark_logged(sorted(landed), reconciled_run=lease.run_id)
         if landed:
-            await self._todos.mark_logged(sorted(landed))
             log.info("notion_log_reconciled", already_logged=len(landed))
         state.reconciled |= landed
         state.reconcile_needed = False
-        await self._todos.set_log_reconcile(lease.run_id, None)
 
     async def _ask_reconcile(self, lease: Lease, state: RunLogState) -> None:
         state.reconcile_needed, state.reconcile_ready = True, False
@@ -207,24 +211,23 @@ class NotionRecorder:
         for item in items:
             try:
                 if state.reconcile_needed:
+                    # Which to-do's append was in doubt is not known: look under each once.
                     existing = await self._gateway.list_child_blocks(item.block_id)
                     if any(is_result_block(b) for b in existing):
                         await self._todos.mark_logged([item.block_id])
                         continue
+                await self._ask_reconcile(lease, state)  # write-ahead, as for the page log
                 await self._gateway.append_blocks(item.block_id, [todo_result_block(_line(item))])
             except NotionAccessError:
                 log.warning("todo_log_dropped", block_id=item.block_id, reason="block is gone")
-                await self._todos.mark_logged([item.block_id])
+                await self._todos.mark_logged([item.block_id], reconciled_run=lease.run_id)
+                state.reconcile_needed = False
                 continue
             except NotionUnavailable as exc:
-                if exc.ambiguous:
-                    await self._ask_reconcile(lease, state)
                 raise _Interrupted(f"Notion unavailable while logging: {exc}") from None
-            await self._todos.mark_logged([item.block_id])
-            report.logged += 1
-        if state.reconcile_needed:
+            await self._todos.mark_logged([item.block_id], reconciled_run=lease.run_id)
             state.reconcile_needed = False
-            await self._todos.set_log_reconcile(lease.run_id, None)
+            report.logged += 1
 
 
 def _line(item: OutboxItem) -> LogLine:

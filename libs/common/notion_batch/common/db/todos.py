@@ -147,8 +147,16 @@ class TodoRepository:
     async def drop_check(self, block_ids: Sequence[str]) -> None:
         await self._execute("outbox_drop_check", list(block_ids))
 
-    async def mark_logged(self, block_ids: Sequence[str]) -> None:
-        await self._execute("outbox_mark_logged", list(block_ids))
+    async def mark_logged(
+        self, block_ids: Sequence[str], *, reconciled_run: int | None = None
+    ) -> None:
+        """Clear the to-dos' log flags; with ``reconciled_run``, also that run's read-back flag,
+        in the same transaction (the lines are known to be in the log now)."""
+        with translate_errors():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(sql("outbox_mark_logged"), list(block_ids))
+                if reconciled_run is not None:
+                    await conn.execute(sql("run_log_set_reconcile"), reconciled_run, None)
 
     async def log_block_ids(self, notion_page_id: str) -> list[str]:
         with translate_errors():
