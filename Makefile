@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/common services/api services/scheduler services/worker emulator
+PACKAGES := libs/common services/api services/scheduler services/worker services/cli emulator
 STAMP := $(VENV)/.installed
 
 # Local services of this machine (trust auth, guest/guest); override for your own.
@@ -25,8 +25,16 @@ ifeq ($(MQ_UP),yes)
 TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export TEST_AMQP_URL
 endif
+# With both local servers in use and their control tools at hand, the suite also stops and
+# restarts them for real (tests/outages); set NOTION_BATCH_OUTAGE_TESTS=0 to keep them up.
+ifeq ($(PG_UP)$(MQ_UP),yesyes)
+ifneq ($(shell command -v pg_ctlcluster >/dev/null && command -v rabbitmqctl >/dev/null && echo yes),)
+NOTION_BATCH_OUTAGE_TESTS ?= 1
+export NOTION_BATCH_OUTAGE_TESTS
+endif
+endif
 
-.PHONY: help install run migrate test test-fast lint format lock clean
+.PHONY: help install run migrate test test-fast bench bench-quick lint format lock clean
 
 help:
 	@echo "make run    start api + scheduler + workers (+ the Notion emulator when NOTION_TOKEN is unset)"
@@ -55,6 +63,12 @@ test: install
 test-fast: install
 	$(BIN)/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
+bench: install
+	$(BIN)/python bench/run.py
+
+bench-quick: install
+	$(BIN)/python bench/run.py --quick
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -70,3 +84,15 @@ lock: install
 
 clean:
 	rm -rf $(VENV)
+
+# The product in containers (deploy/docker-compose.yml), with Prometheus, Loki and Grafana.
+# As with `make run`: without NOTION_TOKEN the Notion emulator (compose profile "emulator")
+# starts too and the workers use it; with NOTION_TOKEN they use real Notion.
+.PHONY: up down
+up:
+	$(if $(NOTION_TOKEN),NOTION_BASE_URL=$${NOTION_BASE_URL:-https://api.notion.com},COMPOSE_PROFILES=emulator) \
+		docker compose -f deploy/docker-compose.yml up --build
+
+# Every profile, so that the emulator goes too; add `-v` by hand to drop the data volumes.
+down:
+	COMPOSE_PROFILES=emulator docker compose -f deploy/docker-compose.yml down

@@ -32,8 +32,8 @@ fi
 "$BIN/notion-batch" migrate
 
 "$BIN/notion-batch-api" & pids+=($!)
-"$BIN/notion-batch-scheduler" & pids+=($!)
-for _ in $(seq "$WORKERS"); do "$BIN/notion-batch-worker" & pids+=($!); done
+OPS_PORT=9100 "$BIN/notion-batch-scheduler" & pids+=($!)
+for n in $(seq "$WORKERS"); do OPS_PORT=$((9100 + n)) "$BIN/notion-batch-worker" & pids+=($!); done
 
 for _ in $(seq 50); do
   curl -fsS "http://$API_HOST:$API_PORT/healthz" >/dev/null 2>&1 && break
@@ -45,6 +45,7 @@ page="${DEMO_PAGE}"
 cat <<EOF
 
   notion-batch is running: API on http://$API_HOST:$API_PORT, $WORKERS workers${using_emulator:+, Notion emulator on $NOTION_BASE_URL}.
+  Metrics and probes: scheduler http://127.0.0.1:9100/metrics, workers :9101…:$((9100 + WORKERS)).
 
   Start a batch on the ${using_emulator:+demo }page (every 10 s for 2 minutes):
     curl -s -X POST http://$API_HOST:$API_PORT/api/v1/batch/start \\

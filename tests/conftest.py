@@ -124,3 +124,8 @@ async def amqp_namespace(amqp_url: str) -> AsyncIterator[str]:
             await channel.exchange_delete(exchange)
     finally:
         await connection.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that restart PostgreSQL and RabbitMQ last, after everything else."""
+    items.sort(key=lambda item: "/tests/outages/" in str(item.path))

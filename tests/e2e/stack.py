@@ -24,6 +24,8 @@ import aiohttp
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "secret_e2etoken0123456789"
+#: The suite's API key (write scope); every request of Stack.api carries it.
+API_KEY = "e2e-write-key-0123456789abcdef"
 T = TypeVar("T")
 
 
@@ -96,7 +98,10 @@ class Stack:
     # -- the API -----------------------------------------------------------------------------
 
     async def api(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        async with self.http.request(method, self.api_url + path, **kwargs) as response:
+        headers = {"Authorization": f"Bearer {API_KEY}", **kwargs.pop("headers", {})}
+        async with self.http.request(
+            method, self.api_url + path, headers=headers, **kwargs
+        ) as response:
             return response.status, await response.json()
 
     async def start_batch(self, page_id: str, **body: Any) -> dict[str, Any]:
@@ -156,9 +161,15 @@ def base_env(database_url: str, amqp_url: str, namespace: str, notion_url: str) 
         "NOTION_TOKEN": TOKEN,
         "NOTION_BASE_URL": notion_url,
         "NOTION_EMULATOR_TOKENS": TOKEN,
+        "API_KEYS": f"e2e:write:{API_KEY}",
+        # The suites start many batches in a burst; the per-key write limit is tested elsewhere.
+        "API_WRITE_RATE_PER_MINUTE": "100000",
+        "API_WRITE_BURST": "10000",
         # The emulator's own limit is off unless a test turns it on; so is ours.
         "NOTION_RATE_LIMIT_PER_SECOND": "1000",
         "LOG_FORMAT": "json",
+        # Each scheduler and worker gets a free ops port (metrics and probes); it is logged.
+        "OPS_PORT": "0",
         "LOG_LEVEL": "info",
         "SCHEDULER_POLL_SECONDS": "0.2",
         "WORKER_LEASE_SECONDS": "5",

@@ -26,8 +26,14 @@ PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 async def client(
     database_url: str, amqp_url: str, amqp_namespace: str
 ) -> AsyncIterator[TestClient]:
+    # Authentication has tests of its own (test_api_auth.py); here it is explicitly off.
     settings = ApiSettings.from_env(
-        {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, "AMQP_NAMESPACE": amqp_namespace}
+        {
+            "DATABASE_URL": database_url,
+            "AMQP_URL": amqp_url,
+            "AMQP_NAMESPACE": amqp_namespace,
+            "API_AUTH": "disabled",
+        }
     )
     async with TestClient(TestServer(create_app(settings))) as test_client:
         yield test_client
@@ -208,7 +214,12 @@ async def test_database_outage_is_a_503_and_recovers(
     async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
         proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
         settings = ApiSettings.from_env(
-            {"DATABASE_URL": proxied, "AMQP_URL": amqp_url, "AMQP_NAMESPACE": amqp_namespace}
+            {
+                "DATABASE_URL": proxied,
+                "AMQP_URL": amqp_url,
+                "AMQP_NAMESPACE": amqp_namespace,
+                "API_AUTH": "disabled",
+            }
         )
         async with TestClient(TestServer(create_app(settings))) as client:
             assert (await client.get(f"/api/v1/batch/status/{PAGE}")).status == 404

@@ -156,3 +156,34 @@ async def test_a_finished_tick_summarises_itself_with_what_is_left(pool: asyncpg
     assert status.last_run_at is not None
     # The lease is free again for the next tick.
     assert isinstance(await leases.acquire(page, started.run_id, "w2", 30), Lease)
+
+
+async def test_an_ended_batch_gets_record_only_ticks_while_its_outbox_is_not_empty(
+    pool: asyncpg.Pool,
+) -> None:
+    batches = BatchRepository(pool)
+    quiet, busy = new_page(), new_page()
+    for page in (quiet, busy):
+        await start(batches, page)
+        async with batches.claim_due_ticks(10):
+            pass
+    # `busy` has a done to-do whose check Notion has not taken yet.
+    await pool.execute(
+        "INSERT INTO notion_todos (block_id, notion_page_id, position, text, status, check_pending)"
+        " VALUES ($1, $2, 0, 'x', 'done', true)",
+        str(uuid.uuid4()),
+        busy,
+    )
+    for page in (quiet, busy):
+        await batches.stop(page, message="stopped")
+    async with batches.claim_due_ticks(10) as running_ticks:
+        assert running_ticks == []  # nothing runs any more
+    async with batches.claim_due_flushes(10) as flushes:
+        assert sorted(t.notion_page_id for t in flushes) == sorted([quiet, busy])
+    rows = dict(
+        await pool.fetch("SELECT notion_page_id::text, next_tick_at FROM notion_batch_status")
+    )
+    assert rows[quiet] is None  # nothing left to record: no more ticks
+    assert rows[busy] is not None  # tried again later until recorded
+    async with batches.claim_due_flushes(10) as again:
+        assert again == []  # not before its interval

@@ -45,6 +45,7 @@ async def notion(emulator: RunningEmulator) -> AsyncIterator[NotionGateway]:
         base_url=emulator.url,
         version="2025-09-03",
         rate_limit_per_second=1000,
+        rate_limit_burst=1,
         timeout_seconds=1.0,
         max_attempts=2,
         max_retry_after_seconds=5,
@@ -340,3 +341,30 @@ async def test_a_worker_dying_between_append_and_commit_does_not_log_twice(
         f"✅ {t} — completed by notion-batch" for t in texts
     )
     assert await pool.fetchval("SELECT count(*) FROM notion_todos WHERE log_pending") == 0
+
+
+async def test_outcomes_unrecorded_at_the_end_are_recorded_by_a_record_only_tick(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    texts = [f"task {i}" for i in range(3)]
+    started = await start_page(pool, emulator, texts)
+    emulator.state.add_fault(Fault(status=503, code="service_unavailable", method="PATCH"))
+    await processor(pool, notion).process(tick(started))
+    await BatchRepository(pool).stop(started.notion_page_id, message="stopped by request")
+    emulator.state.faults.clear()
+
+    async with BatchRepository(pool).claim_due_flushes(10) as due:
+        (flush,) = due
+    record = Tick(
+        flush.notion_page_id, flush.run_id, flush.scheduled_at.isoformat(), record_only=True
+    )
+    report = await processor(pool, notion).process(record)
+    assert (report.outcome, report.processed, report.checked, report.logged) == (
+        "recorded",
+        0,
+        3,
+        3,
+    )
+    assert checked(emulator, started.notion_page_id) == set(texts)
+    status = await BatchRepository(pool).status(started.notion_page_id)
+    assert status is not None and status.message == "stopped by request"

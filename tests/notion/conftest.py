@@ -18,6 +18,7 @@ _BASE = NotionSettings(
     version="2025-09-03",
     # Pacing has tests of its own; elsewhere it would only slow the suite down.
     rate_limit_per_second=1000.0,
+    rate_limit_burst=1,
     timeout_seconds=5.0,
     max_attempts=4,
     max_retry_after_seconds=5.0,

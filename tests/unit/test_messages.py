@@ -14,6 +14,7 @@ PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
         StartBatch(PAGE, 7),
         StopBatch(PAGE, 7),
         Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", coalesced=2),
+        Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", record_only=True),
     ],
 )
 def test_round_trip(message: StartBatch | StopBatch | Tick) -> None:
@@ -25,6 +26,7 @@ def test_tick_identity_is_deterministic() -> None:
     b = Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", coalesced=3)
     assert a.tick_id == b.tick_id == a.message_id
     assert a.tick_id != Tick(PAGE, 7, "2026-01-01T10:01:00+00:00").tick_id
+    assert a.tick_id != Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", record_only=True).tick_id
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,12 @@ the README's configuration table — keep the two in step.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -149,6 +152,8 @@ class NotionSettings:
     version: str
     #: Average requests per second allowed to this integration (Notion's documented 3).
     rate_limit_per_second: float
+    #: Requests that may leave back to back after a quiet spell; 1 spaces every request out.
+    rate_limit_burst: int
     timeout_seconds: float
     #: Attempts per request, the first included, for retryable failures (429, 529, 5xx, timeouts).
     max_attempts: int
@@ -165,12 +170,131 @@ class NotionSettings:
             rate_limit_per_second=env.number(
                 "NOTION_RATE_LIMIT_PER_SECOND", 3.0, minimum=0.1, maximum=1000.0
             ),
+            rate_limit_burst=env.integer("NOTION_RATE_LIMIT_BURST", 1, minimum=1, maximum=100),
             timeout_seconds=env.number("NOTION_TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=300.0),
             max_attempts=env.integer("NOTION_MAX_ATTEMPTS", 5, minimum=1, maximum=20),
             max_retry_after_seconds=env.number(
                 "NOTION_MAX_RETRY_AFTER_SECONDS", 120.0, minimum=0.0, maximum=3600.0
             ),
         )
+
+
+#: What an API key may do. ``write`` (start, stop, extend) includes ``read`` (status, history).
+Scope = Literal["read", "write"]
+_SCOPES: dict[str, frozenset[Scope]] = {
+    "read": frozenset({"read"}),
+    "write": frozenset({"read", "write"}),
+    "read+write": frozenset({"read", "write"}),
+}
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+#: Shortest plain secret accepted: anything shorter can be guessed.
+MIN_API_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One API key: a name that is safe to log, its scopes, and the SHA-256 of its secret.
+
+    The secret itself is never kept: requests are authenticated by hashing the presented
+    bearer token and comparing digests in constant time.
+    """
+
+    name: str
+    scopes: frozenset[Scope]
+    sha256: bytes
+
+    def __repr__(self) -> str:  # the digest is not secret, but it has no place in a log line
+        return f"ApiKey(name={self.name!r}, scopes={sorted(self.scopes)!r})"
+
+
+def _parse_api_key(entry: str, variable: str, number: int) -> ApiKey:
+    # Messages name the entry by position or name, never by content: it holds a secret.
+    name, sep, rest = entry.partition(":")
+    scope, sep2, secret = rest.partition(":")
+    if not sep or not sep2 or not secret:
+        raise ConfigError(variable, f"entry {number} must look like NAME:SCOPE:SECRET")
+    if not _KEY_NAME.fullmatch(name):
+        raise ConfigError(
+            variable, f"entry {number}: the name may hold letters, digits, '.', '_', '-' (≤ 64)"
+        )
+    scopes = _SCOPES.get(scope.lower())
+    if scopes is None:
+        raise ConfigError(
+            variable, f"key {name!r}: scope must be read, write or read+write, got {scope!r}"
+        )
+    if secret.startswith("sha256:"):
+        hex_digest = secret.removeprefix("sha256:")
+        if not _SHA256_HEX.fullmatch(hex_digest):
+            raise ConfigError(variable, f"key {name!r}: sha256: must be followed by 64 hex digits")
+        return ApiKey(name=name, scopes=scopes, sha256=bytes.fromhex(hex_digest))
+    if len(secret) < MIN_API_KEY_LENGTH:
+        raise ConfigError(variable, f"key {name!r} is shorter than {MIN_API_KEY_LENGTH} characters")
+    return ApiKey(name=name, scopes=scopes, sha256=hashlib.sha256(secret.encode()).digest())
+
+
+def _api_key_entries(text: str) -> list[str]:
+    lines = (line.strip() for line in text.splitlines())
+    kept = " ".join(line for line in lines if line and not line.startswith("#"))
+    return [entry for entry in re.split(r"[,\s]+", kept) if entry]
+
+
+@dataclass(frozen=True)
+class ApiAuthSettings:
+    """Bearer API keys: ``API_KEYS`` and/or ``API_KEYS_FILE`` (a mounted secret), ``API_AUTH``."""
+
+    #: ``False`` only when ``API_AUTH=disabled`` was set explicitly.
+    enabled: bool
+    keys: tuple[ApiKey, ...]
+
+    @classmethod
+    def from_env(cls, env: Env) -> ApiAuthSettings:
+        enabled = env.choice("API_AUTH", "enabled", ("enabled", "disabled")) == "enabled"
+        sources: list[tuple[str, str]] = []
+        if (inline := env.optional("API_KEYS")) is not None:
+            sources.append(("API_KEYS", inline))
+        if (path := env.optional("API_KEYS_FILE")) is not None:
+            try:
+                sources.append(("API_KEYS_FILE", Path(path).read_text("utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    "API_KEYS_FILE", f"cannot read {path!r}: {type(exc).__name__}"
+                ) from None
+        keys: list[ApiKey] = []
+        for variable, text in sources:
+            for number, entry in enumerate(_api_key_entries(text), start=1):
+                key = _parse_api_key(entry, variable, number)
+                for other in keys:
+                    if other.name == key.name:
+                        raise ConfigError(variable, f"key name {key.name!r} is used twice")
+                    if other.sha256 == key.sha256:
+                        raise ConfigError(
+                            variable, f"keys {other.name!r} and {key.name!r} have the same secret"
+                        )
+                keys.append(key)
+        return cls(enabled=enabled, keys=tuple(keys))
+
+    @property
+    def missing_keys(self) -> bool:
+        """Authentication is on but no key could ever pass it: the API must not start."""
+        return self.enabled and not self.keys
+
+
+def _cors_origins(env: Env) -> tuple[str, ...]:
+    raw = env.optional("API_CORS_ORIGINS")
+    if raw is None:
+        return ()
+    origins = [o for o in re.split(r"[,\s]+", raw) if o]
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ConfigError(
+                "API_CORS_ORIGINS",
+                f"each origin must be '*' or scheme://host[:port], got {origin!r}",
+            )
+    return tuple(o.rstrip("/") for o in origins)
 
 
 @dataclass(frozen=True)
@@ -181,6 +305,13 @@ class ApiSettings:
     broker: BrokerSettings
     batch: BatchDefaults
     log: LogSettings
+    auth: ApiAuthSettings
+    #: Writes (start, stop, extend) each key may make per minute, on average; 0: no limit.
+    write_rate_per_minute: int
+    #: Writes a key may make back to back before the per-minute rate applies.
+    write_burst: int
+    #: Origins allowed to call the API from a browser; empty: CORS off (no CORS headers).
+    cors_origins: tuple[str, ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -192,6 +323,37 @@ class ApiSettings:
             broker=BrokerSettings.from_env(env),
             batch=BatchDefaults.from_env(env),
             log=LogSettings.from_env(env),
+            auth=ApiAuthSettings.from_env(env),
+            write_rate_per_minute=env.integer(
+                "API_WRITE_RATE_PER_MINUTE", 120, minimum=0, maximum=1_000_000
+            ),
+            write_burst=env.integer("API_WRITE_BURST", 30, minimum=1, maximum=100_000),
+            cors_origins=_cors_origins(env),
+        )
+
+
+#: Default ops ports (metrics and probes); distinct so a scheduler and a worker can share a host.
+SCHEDULER_OPS_PORT = 9100
+WORKER_OPS_PORT = 9101
+#: Loopback by default, like ``API_HOST``: containers set ``OPS_HOST=0.0.0.0``.
+DEFAULT_OPS_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """Where the ops port listens: ``OPS_HOST`` and ``OPS_PORT`` (``0``: any free port)."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, default_port: int
+    ) -> OpsSettings:
+        env = Env(environ)
+        return cls(
+            host=env.string("OPS_HOST", DEFAULT_OPS_HOST),
+            port=env.integer("OPS_PORT", default_port, minimum=0, maximum=65_535),
         )
 
 
@@ -203,6 +365,7 @@ class SchedulerSettings:
     claim_batch_size: int
     database: DatabaseSettings
     broker: BrokerSettings
+    ops: OpsSettings
     log: LogSettings
 
     @classmethod
@@ -215,6 +378,7 @@ class SchedulerSettings:
             ),
             database=DatabaseSettings.from_env(env, default_pool_max=4),
             broker=BrokerSettings.from_env(env),
+            ops=OpsSettings.from_env(environ, default_port=SCHEDULER_OPS_PORT),
             log=LogSettings.from_env(env),
         )
 
@@ -230,9 +394,12 @@ class WorkerSettings:
     #: How long a page stays leased to a worker without a heartbeat.
     lease_seconds: float
     record_mode: RecordMode
+    #: ``shared``: one Notion rate limit for the fleet (in PostgreSQL); ``local``: per process.
+    notion_rate_limit_scope: Literal["shared", "local"]
     database: DatabaseSettings
     broker: BrokerSettings
     notion: NotionSettings
+    ops: OpsSettings
     log: LogSettings
 
     @classmethod
@@ -255,9 +422,15 @@ class WorkerSettings:
             concurrency=concurrency,
             lease_seconds=env.number("WORKER_LEASE_SECONDS", 30.0, minimum=1.0, maximum=3600.0),
             record_mode="todo_children" if mode == "todo_children" else "page_log",
+            notion_rate_limit_scope=(
+                "local"
+                if env.choice("NOTION_RATE_LIMIT_SCOPE", "shared", ("shared", "local")) == "local"
+                else "shared"
+            ),
             # Each page in work holds at most one connection at a time, plus heartbeats.
             database=DatabaseSettings.from_env(env, default_pool_max=concurrency + 4),
             broker=BrokerSettings.from_env(env),
             notion=NotionSettings.from_env(env),
+            ops=OpsSettings.from_env(environ, default_port=WORKER_OPS_PORT),
             log=LogSettings.from_env(env),
         )

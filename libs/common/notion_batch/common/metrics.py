@@ -29,8 +29,9 @@ PREFIX: Final = "notion_batch"
 #: What became of a tick a worker took: ``worked`` (it held the page's lease and worked the
 #: to-dos), ``busy`` (another worker held the page: coalesced into that work), ``stale`` (the
 #: batch was stopped, expired or restarted since the tick was emitted), ``failed`` (the batch
-#: failed: Notion says the page is gone or not shared).
-TickOutcome = Literal["worked", "busy", "stale", "failed"]
+#: failed: Notion says the page is gone or not shared), ``recorded`` (a record-only tick after
+#: the batch ended wrote outcomes Notion had not taken yet).
+TickOutcome = Literal["worked", "busy", "stale", "failed", "recorded"]
 #: Why a tick went back to the queue instead of being acked: the worker was ``shutdown``
 #: mid-tick, a dependency was ``unavailable``, our code ``crashed``, or the message was
 #: ``rejected`` as malformed (dead-lettered).
@@ -60,8 +61,8 @@ _HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE
 
 # Bucket bounds, in seconds. Ticks start within milliseconds while workers keep up and
 # minutes late when the queue backs up; handlers are user code (a few ms to the 60 s default
-# timeout and beyond); the limiter paces 3 requests/s, so waits of seconds mean a backlog of
-# calls and longer ones a Retry-After penalty; the API answers in milliseconds.
+# timeout and beyond); the limiter paces ~3 requests/s for the fleet, so waits of seconds mean
+# a backlog of calls and longer ones a Retry-After penalty; the API answers in milliseconds.
 TICK_LAG_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 HANDLER_BUCKETS: Final = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -147,7 +148,7 @@ class Metrics:
         # -- worker ------------------------------------------------------------------------
         self.ticks_processed = counter(
             "ticks_processed",
-            "Ticks a worker finished and acked, by outcome (worked|busy|stale|failed).",
+            "Ticks a worker finished and acked, by outcome (worked|busy|stale|failed|recorded).",
             ("outcome",),
         )
         self.ticks_returned = counter(
@@ -186,7 +187,8 @@ class Metrics:
         )
         self.notion_limiter_wait_seconds = histogram(
             "notion_limiter_wait_seconds",
-            "Time a Notion request waited for the process's rate limiter before being sent.",
+            "Time a Notion request waited for the rate limiter (fleet-wide or per process) "
+            "before being sent.",
             LIMITER_WAIT_BUCKETS,
         )
         # -- every process with a database pool --------------------------------------------

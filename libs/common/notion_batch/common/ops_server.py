@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
@@ -35,38 +34,13 @@ from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from notion_batch.common.config import Env
-
 log = structlog.get_logger(__name__)
 
-#: Default ops ports; distinct so that a scheduler and a worker can share a host.
-SCHEDULER_OPS_PORT: Final = 9100
-WORKER_OPS_PORT: Final = 9101
-#: Loopback by default, like ``API_HOST``: containers set ``OPS_HOST=0.0.0.0``.
-DEFAULT_OPS_HOST: Final = "127.0.0.1"
 #: Longest a readiness callback may take; below the probes' 3 s timeout in deploy/k8s.
 DEFAULT_CHECK_TIMEOUT_SECONDS: Final = 2.0
 
 #: The service's readiness: named checks (``{"database": True, "broker": False}``) or a bool.
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool] | bool]]
-
-
-@dataclass(frozen=True)
-class OpsSettings:
-    """Where the ops port listens: ``OPS_HOST`` and ``OPS_PORT`` (``0``: any free port)."""
-
-    host: str
-    port: int
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, default_port: int
-    ) -> OpsSettings:
-        env = Env(environ)
-        return cls(
-            host=env.string("OPS_HOST", DEFAULT_OPS_HOST),
-            port=env.integer("OPS_PORT", default_port, minimum=0, maximum=65_535),
-        )
 
 
 class OpsServer:

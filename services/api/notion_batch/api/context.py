@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from aiohttp import web
 
-from notion_batch.common.config import BatchDefaults
+from notion_batch.common.config import BatchDefaults, Scope
 from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.messaging.broker import Broker
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 BATCHES = web.AppKey("batches", BatchRepository)
+HISTORY = web.AppKey("history", HistoryRepository)
+IDEMPOTENT_STARTS = web.AppKey("idempotent_starts", IdempotentStarts)
 BROKER = web.AppKey("broker", Broker)
 DEFAULTS = web.AppKey("batch_defaults", BatchDefaults)
+#: (method, route pattern) → the scope a key needs; routes not listed are public.
+ROUTE_SCOPES = web.AppKey("route_scopes", dict[tuple[str, str], Scope])
+#: The OpenAPI document, built once at startup.
+OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -4,33 +4,91 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 
+import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from notion_batch.api.context import BATCHES, BROKER, DEFAULTS, POOL
-from notion_batch.api.middlewares import MAX_BODY_BYTES, json_errors, request_context
+from notion_batch.api.auth import auth_middleware
+from notion_batch.api.context import (
+    BATCHES,
+    BROKER,
+    DEFAULTS,
+    HISTORY,
+    IDEMPOTENT_STARTS,
+    OPENAPI,
+    POOL,
+)
+from notion_batch.api.cors import cors_middleware
+from notion_batch.api.middlewares import MAX_BODY_BYTES, body_limit, json_errors, request_context
+from notion_batch.api.openapi import build_document
+from notion_batch.api.ratelimit import rate_limit_middleware
 from notion_batch.api.routes import setup_routes
 from notion_batch.common.config import ApiSettings
 from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.db.pool import create_pool
 from notion_batch.common.errors import ConfigError, UnavailableError
 from notion_batch.common.logging import configure_logging
 from notion_batch.common.messaging.broker import Broker
 
+log = structlog.get_logger(__name__)
+
+#: Longest request line (method, path, query) read: a page URL of 2048 characters, each
+#: percent-encoded as up to 12 bytes, still fits.
+MAX_REQUEST_LINE_BYTES = 32 * 1024
+
+
+def _version() -> str:
+    try:
+        return version("notion-batch-api")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.0.0"
+
 
 def create_app(settings: ApiSettings) -> web.Application:
+    """Build the API. Raises :class:`ConfigError` when authentication is on without keys."""
+    if settings.auth.missing_keys:
+        raise ConfigError(
+            "API_KEYS",
+            "no API key is configured: set API_KEYS or API_KEYS_FILE "
+            "(or API_AUTH=disabled to run without authentication)",
+        )
+    cors = cors_middleware(settings.cors_origins)
+    middlewares: list[Middleware] = [
+        request_context,
+        *([cors] if cors is not None else []),
+        json_errors,
+        body_limit,
+        auth_middleware(settings.auth),
+        rate_limit_middleware(settings.write_rate_per_minute, settings.write_burst),
+    ]
     app = web.Application(
-        middlewares=[request_context, json_errors], client_max_size=MAX_BODY_BYTES
+        middlewares=middlewares,
+        client_max_size=MAX_BODY_BYTES,
+        # A page id in a path may be a percent-encoded Notion URL: let even the longest one
+        # reach the API (and get a JSON answer) instead of being cut by the HTTP parser's
+        # default 8 KiB request line, which answers a plain-text 400.
+        handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES},
     )
     app[DEFAULTS] = settings.batch
+    app[OPENAPI] = build_document(_version())
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
+        if not settings.auth.enabled:
+            log.warning(
+                "api_auth_disabled",
+                detail="API_AUTH=disabled: every request is allowed without an API key",
+            )
         pool = await create_pool(settings.database)
         # The API answers (503) while the broker is away, so it does not wait for it here.
         broker = Broker(settings.broker, service="api")
         await broker.start(wait=False)
         app[POOL] = pool
         app[BATCHES] = BatchRepository(pool)
+        app[HISTORY] = HistoryRepository(pool)
+        app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
         app[BROKER] = broker
         try:
             yield
@@ -46,13 +104,23 @@ def create_app(settings: ApiSettings) -> web.Application:
 def main() -> None:
     try:
         settings = ApiSettings.from_env()
+        app = create_app(settings)
     except ConfigError as exc:
         print(f"notion-batch-api: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
     configure_logging(settings.log, service="api")
+    log.info(
+        "api_starting",
+        host=settings.host,
+        port=settings.port,
+        auth="enabled" if settings.auth.enabled else "disabled",
+        api_keys=[key.name for key in settings.auth.keys],
+        write_rate_per_minute=settings.write_rate_per_minute,
+        cors_origins=list(settings.cors_origins),
+    )
     try:
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             print=None,

@@ -1,4 +1,4 @@
-"""Request context, access events, and the one place errors become JSON answers."""
+"""Request context, access events, body limit, and the one place errors become JSON answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from notion_batch.api.requests import RequestInvalid
+from notion_batch.api.auth import PRINCIPAL
+from notion_batch.api.errors import ApiError, PayloadTooLarge
+from notion_batch.common.db.history import BatchTooLong, IdempotencyKeyReused
 from notion_batch.common.errors import BatchConflict, BatchNotFound, UnavailableError
 
 log = structlog.get_logger(__name__)
@@ -28,6 +30,9 @@ def error_body(message: str, **extra: Any) -> dict[str, Any]:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    # A client's id is echoed and logged: keep it to a sane length and character set.
+    if len(request_id) > 128 or not request_id.isprintable():
+        request_id = uuid.uuid4().hex
     started = time.perf_counter()
     status = 500
     with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -38,11 +43,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             return response
         finally:
             route = request.match_info.route.resource
+            principal = request.get(PRINCIPAL)
             log.info(
                 "http_request",
                 method=request.method,
                 route=route.canonical if route is not None else "unmatched",
                 status=status,
+                api_key=principal.name if principal is not None else None,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
@@ -54,9 +61,10 @@ async def json_errors(  # noqa: PLR0911 - one answer per kind of failure, in one
     """Answer every failure with JSON and the right status: never HTML, never a bare 500."""
     try:
         return await handler(request)
-    except RequestInvalid as exc:
-        extra = {"field": exc.field} if exc.field else {}
-        return web.json_response(error_body(str(exc), **extra), status=400)
+    except ApiError as exc:
+        return web.json_response(
+            error_body(str(exc), **exc.extra), status=exc.status, headers=exc.headers
+        )
     except BatchNotFound as exc:
         return web.json_response(
             error_body(str(exc), notion_page_id=exc.notion_page_id), status=404
@@ -64,6 +72,13 @@ async def json_errors(  # noqa: PLR0911 - one answer per kind of failure, in one
     except BatchConflict as exc:
         return web.json_response(
             error_body(str(exc), notion_page_id=exc.notion_page_id), status=409
+        )
+    except IdempotencyKeyReused as exc:
+        return web.json_response(error_body(str(exc), field="Idempotency-Key"), status=422)
+    except BatchTooLong as exc:
+        return web.json_response(
+            error_body(str(exc), field="duration_seconds", max_seconds=exc.max_seconds),
+            status=400,
         )
     except UnavailableError as exc:
         log.warning("service_unavailable", dependency=exc.service, error=str(exc))
@@ -84,10 +99,27 @@ async def json_errors(  # noqa: PLR0911 - one answer per kind of failure, in one
             message = f"method {request.method} is not allowed on {request.path}"
         return web.json_response(error_body(message), status=exc.status, headers=_allow(exc))
     except Exception:
-        log.exception("http_unhandled_error", method=request.method, path=request.path)
+        log.exception("http_unhandled_error", method=request.method, route=_route(request))
         return web.json_response(error_body("internal error; it has been logged"), status=500)
+
+
+@web.middleware
+async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """413 at once for a declared body over the limit, before reading or authenticating it.
+
+    Bodies sent without a length are cut at the same limit when read (``client_max_size``).
+    """
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body too large (limit {MAX_BODY_BYTES} bytes)")
+    return await handler(request)
 
 
 def _allow(exc: web.HTTPException) -> dict[str, str]:
     allow = exc.headers.get("Allow")
     return {"Allow": allow} if allow else {}
+
+
+def _route(request: web.Request) -> str:
+    # The route pattern, not the path: a path may carry anything a client typed.
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"

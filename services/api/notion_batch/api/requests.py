@@ -1,28 +1,87 @@
-"""Request bodies and path parameters, parsed and validated into typed values.
+"""Request bodies, path and query parameters, parsed and validated into typed values.
 
 Every rejection is a :class:`RequestInvalid` naming the offending field, which the error
 middleware answers with 400 and ``{"success": false, "message": …, "field": …}``.
+
+What is accepted here is exactly what the OpenAPI document promises (the patterns and
+bounds below are used by both), so a client can rely on the document alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from notion_batch.api.errors import ApiError
 from notion_batch.common.config import BatchDefaults
-from notion_batch.common.errors import InvalidPageId, NotionBatchError
+from notion_batch.common.db.history import TodoCursor
+from notion_batch.common.errors import InvalidPageId
 from notion_batch.common.ids import canonical_page_id
 
 MAX_INTERVAL_SECONDS = 86_400
 MAX_DURATION_SECONDS = 30 * 86_400
+MAX_PAGE_ID_LENGTH = 2048
+
+_ID = (
+    r"[0-9a-fA-F]{32}"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
-class RequestInvalid(NotionBatchError):
+def _url(segment: str, rest: str) -> str:
+    return (
+        r"(?:https?://(?:(?:[A-Za-z0-9-]+\.)*notion\.so|(?:[A-Za-z0-9-]+\.)+notion\.site)"
+        r"|(?:www\.)?notion\.so)"
+        rf"/(?:{segment}+/)*{segment}*?(?:{_ID})/?(?:[?#]{rest}*)?"
+    )
+
+
+#: A page id as people give it: 32 hex digits, a dashed UUID or a Notion page URL, with
+#: surrounding blanks allowed (pasted values). Written in the subset of regular expressions
+#: that Python and ECMA-262 (JSON Schema) read alike, since the OpenAPI document uses it too.
+PAGE_ID_PATTERN = (
+    r"^[ \t\r\n]*(?:" + _ID + "|" + _url("[A-Za-z0-9._~%-]", "[!-~]") + r")[ \t\r\n]*$"
+)
+#: The same in a URL path, where the value arrives percent-decoded: a URL given there may not
+#: hold escapes of its own (a "%" would be ambiguous), which Notion's page URLs never need.
+PATH_PAGE_ID_PATTERN = (
+    r"^[ \t\r\n]*(?:" + _ID + "|" + _url("[A-Za-z0-9._~-]", "[!-$&-~]") + r")[ \t\r\n]*$"
+)
+_PAGE_ID = re.compile(PAGE_ID_PATTERN)
+_PATH_PAGE_ID = re.compile(PATH_PAGE_ID_PATTERN)
+
+#: ``Idempotency-Key``: 1 to 255 visible ASCII characters (a UUID is a good choice).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+#: Cursors are transparent on purpose: any value matching them is a valid place to start.
+HISTORY_CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
+TODO_CURSOR_PATTERN = (
+    r"^(?:0|[1-9][0-9]{0,8}):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+_HISTORY_CURSOR = re.compile(HISTORY_CURSOR_PATTERN)
+_TODO_CURSOR = re.compile(TODO_CURSOR_PATTERN)
+
+TODO_STATUSES = ("pending", "done", "skipped")
+HISTORY_LIMIT = (1, 20, 100)  # minimum, default, maximum
+TODOS_LIMIT = (1, 100, 500)
+
+
+class RequestInvalid(ApiError):
+    """400: the request is malformed; ``field`` names what was wrong when one thing was."""
+
+    status = 400
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+        if field:
+            super().__init__(message, field=field)
+        else:
+            super().__init__(message)
         self.field = field
 
 
@@ -31,13 +90,43 @@ class StartRequest:
     notion_page_id: str
     interval_seconds: int
     duration_seconds: int
+    #: What the request means, for ``Idempotency-Key``: the same start said differently (a URL
+    #: instead of the id, other spacing) hashes the same; defaults are not filled in, so a
+    #: retry after a configuration change still matches.
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    before: int | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class TodosQuery:
+    statuses: tuple[str, ...] | None
+    after: TodoCursor | None
+    limit: int
+
+
+def page_id(value: str, *, pattern: re.Pattern[str] = _PAGE_ID) -> str:
+    """The canonical dashed UUID of a page id given as the API accepts it."""
+    field = "notion_page_id"
+    if len(value) > MAX_PAGE_ID_LENGTH:
+        raise RequestInvalid(f"{field} is too long", field=field)
+    try:
+        if not pattern.fullmatch(value):
+            raise InvalidPageId(
+                f"{field} must be 32 hex digits, a dashed UUID or a Notion page URL, "
+                f"got {value[:200]!r}"
+            )
+        return canonical_page_id(value)
+    except InvalidPageId as exc:
+        raise RequestInvalid(str(exc), field=field) from None
 
 
 def page_id_from_path(request: web.Request) -> str:
-    try:
-        return canonical_page_id(request.match_info["notion_page_id"])
-    except InvalidPageId as exc:
-        raise RequestInvalid(str(exc), field="notion_page_id") from None
+    return page_id(request.match_info["notion_page_id"], pattern=_PATH_PAGE_ID)
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
@@ -48,13 +137,27 @@ async def json_object(request: web.Request) -> dict[str, Any]:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestInvalid(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestInvalid("request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise RequestInvalid(f"request body must be a JSON object, got {type(body).__name__}")
     return body
 
 
+def _reject_unknown(body: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise RequestInvalid(
+            f"unknown field {unknown[0]!r}; accepted fields are {', '.join(sorted(known))}",
+            field=unknown[0],
+        )
+
+
 def _positive_int(body: dict[str, Any], field: str, default: int, maximum: int) -> int:
     value = body.get(field, default)
+    # JSON has one number type: 60.0 is the integer 60 (as JSON Schema reads it), 1.5 is not.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     # bool is an int in Python; JSON true is not a number of seconds.
     if not isinstance(value, int) or isinstance(value, bool):
         raise RequestInvalid(f"{field} must be an integer number of seconds", field=field)
@@ -64,26 +167,119 @@ def _positive_int(body: dict[str, Any], field: str, default: int, maximum: int) 
 
 
 def parse_start(body: dict[str, Any], defaults: BatchDefaults) -> StartRequest:
-    known = {"notion_page_id", "interval_seconds", "duration_seconds"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise RequestInvalid(
-            f"unknown field {unknown[0]!r}; accepted fields are {', '.join(sorted(known))}",
-            field=unknown[0],
-        )
+    _reject_unknown(body, {"notion_page_id", "interval_seconds", "duration_seconds"})
     page = body.get("notion_page_id")
     if page is None:
         raise RequestInvalid("notion_page_id is required", field="notion_page_id")
     if not isinstance(page, str):
         raise RequestInvalid("notion_page_id must be a string", field="notion_page_id")
-    try:
-        page_id = canonical_page_id(page)
-    except InvalidPageId as exc:
-        raise RequestInvalid(str(exc), field="notion_page_id") from None
+    canonical = page_id(page)
     interval = _positive_int(
         body, "interval_seconds", defaults.interval_seconds, MAX_INTERVAL_SECONDS
     )
     duration = _positive_int(
         body, "duration_seconds", defaults.duration_seconds, MAX_DURATION_SECONDS
     )
-    return StartRequest(page_id, interval, duration)
+    meaning = {
+        "operation": "start",
+        "notion_page_id": canonical,
+        "interval_seconds": interval if "interval_seconds" in body else None,
+        "duration_seconds": duration if "duration_seconds" in body else None,
+    }
+    fingerprint = hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
+    return StartRequest(canonical, interval, duration, fingerprint)
+
+
+def parse_extend(body: dict[str, Any]) -> int:
+    """The seconds to add to a running batch."""
+    _reject_unknown(body, {"duration_seconds"})
+    if "duration_seconds" not in body:
+        raise RequestInvalid("duration_seconds is required", field="duration_seconds")
+    return _positive_int(body, "duration_seconds", 0, MAX_DURATION_SECONDS)
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's ``Idempotency-Key``, if it sent one."""
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise RequestInvalid(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID will do)",
+            field="Idempotency-Key",
+        )
+    return value
+
+
+def _query(request: web.Request, known: set[str]) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for name, value in request.query.items():
+        if name not in known:
+            raise RequestInvalid(
+                f"unknown query parameter {name!r}; accepted are {', '.join(sorted(known))}",
+                field=name,
+            )
+        values.setdefault(name, []).append(value)
+    for name, given in values.items():
+        if len(given) > 1 and name != "status":
+            raise RequestInvalid(f"query parameter {name!r} is given twice", field=name)
+    return values
+
+
+def _limit(values: dict[str, list[str]], bounds: tuple[int, int, int]) -> int:
+    minimum, default, maximum = bounds
+    if "limit" not in values:
+        return default
+    raw = values["limit"][0]
+    if not re.fullmatch(r"-?[0-9]{1,9}", raw):
+        raise RequestInvalid(f"limit must be an integer, got {raw[:50]!r}", field="limit")
+    limit = int(raw)
+    if not minimum <= limit <= maximum:
+        raise RequestInvalid(
+            f"limit must be between {minimum} and {maximum}, got {limit}", field="limit"
+        )
+    return limit
+
+
+def parse_history_query(request: web.Request) -> HistoryQuery:
+    values = _query(request, {"limit", "cursor"})
+    before = None
+    if "cursor" in values:
+        raw = values["cursor"][0]
+        if not _HISTORY_CURSOR.fullmatch(raw):
+            raise RequestInvalid(
+                "cursor must be the next_cursor of a previous answer (a run id)", field="cursor"
+            )
+        before = int(raw)
+    return HistoryQuery(before=before, limit=_limit(values, HISTORY_LIMIT))
+
+
+def parse_todos_query(request: web.Request) -> TodosQuery:
+    values = _query(request, {"limit", "cursor", "status"})
+    statuses: tuple[str, ...] | None = None
+    if "status" in values:
+        # ?status=done,skipped (as documented) and ?status=done&status=skipped alike.
+        wanted = [s for raw in values["status"] for s in raw.split(",")]
+        for status in wanted:
+            if status not in TODO_STATUSES:
+                raise RequestInvalid(
+                    f"status must be one or more of {', '.join(TODO_STATUSES)}, "
+                    f"got {status[:50]!r}",
+                    field="status",
+                )
+        statuses = tuple(dict.fromkeys(wanted))
+    after = None
+    if "cursor" in values:
+        raw = values["cursor"][0]
+        if not _TODO_CURSOR.fullmatch(raw):
+            raise RequestInvalid(
+                "cursor must be the next_cursor of a previous answer (position:block id)",
+                field="cursor",
+            )
+        position, _, block_id = raw.partition(":")
+        after = TodoCursor(int(position), block_id)
+    return TodosQuery(statuses=statuses, after=after, limit=_limit(values, TODOS_LIMIT))
+
+
+def todo_cursor(cursor: TodoCursor) -> str:
+    return f"{cursor.position}:{cursor.block_id}"

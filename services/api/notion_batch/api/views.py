@@ -1,15 +1,27 @@
-"""The REST endpoints of the original guide, plus health probes."""
+"""The batch endpoints: start, stop, extend, status; plus health probes."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from notion_batch.api.context import BATCHES, BROKER, DEFAULTS, POOL
-from notion_batch.api.requests import json_object, page_id_from_path, parse_start
+from notion_batch.api.auth import PRINCIPAL
+from notion_batch.api.context import BATCHES, BROKER, DEFAULTS, HISTORY, IDEMPOTENT_STARTS, POOL
+from notion_batch.api.middlewares import error_body
+from notion_batch.api.requests import (
+    MAX_DURATION_SECONDS,
+    StartRequest,
+    idempotency_key,
+    json_object,
+    page_id_from_path,
+    parse_extend,
+    parse_start,
+)
 from notion_batch.common.db.batches import BatchStatus, StartedBatch, StoppedBatch
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.errors import BatchConflict, BatchNotFound, UnavailableError
@@ -30,25 +42,80 @@ def _minutes(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
+#: How long the answer to a start with an ``Idempotency-Key`` is kept for its retries.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+_STARTING_MESSAGE = "running — waiting for the first tick"
+
+
 async def start_batch(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
     start = parse_start(await json_object(request), request.app[DEFAULTS])
     broker = request.app[BROKER]
 
     async def publish(started: StartedBatch) -> None:
         await broker.publish(StartBatch(started.notion_page_id, started.run_id))
 
+    if key is not None:
+        return await _start_once(request, start, key, publish)
     started = await request.app[BATCHES].start(
         start.notion_page_id,
         interval_seconds=start.interval_seconds,
         duration_seconds=start.duration_seconds,
-        message="running — waiting for the first tick",
+        message=_STARTING_MESSAGE,
         before_commit=publish,
     )
     if started is None:
-        raise BatchConflict(
-            f"a batch is already running for page {start.notion_page_id}",
-            notion_page_id=start.notion_page_id,
-        )
+        raise _already_running(start.notion_page_id)
+    _log_started(started)
+    return web.json_response(_started_body(started, start.duration_seconds))
+
+
+async def _start_once(
+    request: web.Request,
+    start: StartRequest,
+    key: str,
+    publish: Callable[[StartedBatch], Awaitable[None]],
+) -> web.Response:
+    """A start under an ``Idempotency-Key``: the first answer for this key, whatever happens."""
+    fresh: list[StartedBatch] = []
+
+    def answer(started: StartedBatch | None) -> tuple[int, str]:
+        if started is None:
+            conflict = _already_running(start.notion_page_id)
+            body = error_body(str(conflict), notion_page_id=conflict.notion_page_id)
+            return 409, json.dumps(body)
+        fresh.append(started)
+        return 200, json.dumps(_started_body(started, start.duration_seconds))
+
+    kept = await request.app[IDEMPOTENT_STARTS].start(
+        client=request[PRINCIPAL].client,
+        key=key,
+        request_hash=start.fingerprint,
+        ttl_seconds=IDEMPOTENCY_TTL_SECONDS,
+        notion_page_id=start.notion_page_id,
+        interval_seconds=start.interval_seconds,
+        duration_seconds=start.duration_seconds,
+        message=_STARTING_MESSAGE,
+        before_commit=publish,
+        answer=answer,
+    )
+    if fresh:
+        _log_started(fresh[0])
+    elif kept.replayed:
+        log.info("batch_start_replayed", notion_page_id=start.notion_page_id, status=kept.status)
+    return web.Response(
+        text=kept.body,
+        status=kept.status,
+        content_type="application/json",
+        headers={"Idempotent-Replayed": "true" if kept.replayed else "false"},
+    )
+
+
+def _already_running(page_id: str) -> BatchConflict:
+    return BatchConflict(f"a batch is already running for page {page_id}", notion_page_id=page_id)
+
+
+def _log_started(started: StartedBatch) -> None:
     log.info(
         "batch_started",
         notion_page_id=started.notion_page_id,
@@ -56,21 +123,22 @@ async def start_batch(request: web.Request) -> web.Response:
         interval_seconds=started.interval_seconds,
         end_time=iso(started.end_time),
     )
-    return web.json_response(
-        {
-            "success": True,
-            "message": (
-                f"Batch started: it runs every {_minutes(started.interval_seconds)} "
-                f"and ends automatically after {_minutes(start.duration_seconds)}."
-            ),
-            "notion_page_id": started.notion_page_id,
-            "start_time": iso(started.start_time),
-            "end_time": iso(started.end_time),
-            "run_id": started.run_id,
-            "interval_seconds": started.interval_seconds,
-            "duration_seconds": start.duration_seconds,
-        }
-    )
+
+
+def _started_body(started: StartedBatch, duration_seconds: int) -> dict[str, Any]:
+    return {
+        "success": True,
+        "message": (
+            f"Batch started: it runs every {_minutes(started.interval_seconds)} "
+            f"and ends automatically after {_minutes(duration_seconds)}."
+        ),
+        "notion_page_id": started.notion_page_id,
+        "start_time": iso(started.start_time),
+        "end_time": iso(started.end_time),
+        "run_id": started.run_id,
+        "interval_seconds": started.interval_seconds,
+        "duration_seconds": duration_seconds,
+    }
 
 
 async def stop_batch(request: web.Request) -> web.Response:
@@ -100,6 +168,40 @@ async def _announce_stop(request: web.Request, stopped: StoppedBatch) -> None:
         log.warning(
             "stop_command_not_published", notion_page_id=stopped.notion_page_id, error=str(exc)
         )
+
+
+async def extend_batch(request: web.Request) -> web.Response:
+    page_id = page_id_from_path(request)
+    seconds = parse_extend(await json_object(request))
+    extended = await request.app[HISTORY].extend(
+        page_id, seconds, max_total_seconds=MAX_DURATION_SECONDS
+    )
+    if extended is None:
+        raise BatchConflict(
+            f"no batch is running for page {page_id}; only a running batch can be extended",
+            notion_page_id=page_id,
+        )
+    log.info(
+        "batch_extended",
+        notion_page_id=page_id,
+        batch_run_id=extended.run_id,
+        added_seconds=seconds,
+        end_time=iso(extended.end_time),
+    )
+    total = round((extended.end_time - extended.start_time).total_seconds())
+    return web.json_response(
+        {
+            "success": True,
+            "message": f"Batch extended by {_minutes(seconds)}.",
+            "notion_page_id": extended.notion_page_id,
+            "run_id": extended.run_id,
+            "start_time": iso(extended.start_time),
+            "previous_end_time": iso(extended.previous_end_time),
+            "end_time": iso(extended.end_time),
+            "duration_seconds": total,
+            "interval_seconds": extended.interval_seconds,
+        }
+    )
 
 
 def _running_info(status: BatchStatus) -> dict[str, Any] | None:

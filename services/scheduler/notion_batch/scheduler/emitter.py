@@ -17,16 +17,21 @@ from notion_batch.common.db.batches import BatchRepository, DueTick
 from notion_batch.common.errors import UnavailableError
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.messaging.messages import Tick
+from notion_batch.common.metrics import get_metrics
 
 log = structlog.get_logger(__name__)
 
+#: How often the gauges (running batches, queue depths) are refreshed; each is one query.
+GAUGE_SECONDS = 10.0
 
-def tick_for(due: DueTick) -> Tick:
+
+def tick_for(due: DueTick, *, record_only: bool = False) -> Tick:
     return Tick(
         notion_page_id=due.notion_page_id,
         run_id=due.run_id,
         scheduled_at=due.scheduled_at.isoformat(),
         coalesced=due.missed,
+        record_only=record_only,
     )
 
 
@@ -44,19 +49,24 @@ class TickEmitter:
         self._poll_seconds = poll_seconds
         self._claim_batch_size = claim_batch_size
         self._wake = asyncio.Event()
+        self._metrics = get_metrics()
 
     def wake(self) -> None:
         """Look for due pages now (a batch was just started) instead of at the next poll."""
         self._wake.set()
 
     async def emit_due(self) -> int:
-        """Emit every due tick; returns how many."""
+        """Emit every due tick, then the record-only ticks of ended batches; returns how many."""
+        return await self._emit(record_only=False) + await self._emit(record_only=True)
+
+    async def _emit(self, *, record_only: bool) -> int:
+        claim = self._batches.claim_due_flushes if record_only else self._batches.claim_due_ticks
         emitted = 0
         while True:
             # Claim, publish with confirms, then commit: a publish that fails rolls the
             # claim back, so the ticks stay due and the next round emits them.
-            async with self._batches.claim_due_ticks(self._claim_batch_size) as due:
-                ticks = [tick_for(d) for d in due]
+            async with claim(self._claim_batch_size) as due:
+                ticks = [tick_for(d, record_only=record_only) for d in due]
                 await self._broker.publish_many(list(ticks))
             for tick in ticks:
                 log.info(
@@ -66,6 +76,7 @@ class TickEmitter:
                     tick_id=tick.tick_id,
                     scheduled_at=tick.scheduled_at,
                     coalesced=tick.coalesced,
+                    record_only=tick.record_only,
                 )
                 if tick.coalesced:
                     log.info(
@@ -75,6 +86,8 @@ class TickEmitter:
                         count=tick.coalesced,
                     )
             emitted += len(ticks)
+            self._metrics.ticks_emitted.inc(len(ticks))
+            self._metrics.ticks_coalesced.inc(sum(t.coalesced for t in ticks))
             if len(ticks) < self._claim_batch_size:
                 return emitted
 
@@ -91,8 +104,23 @@ class TickEmitter:
                     message=b.message,
                 )
             ended += len(batch)
+            self._metrics.batches_ended.labels(reason="expired").inc(len(batch))
             if len(batch) < self._claim_batch_size:
                 return ended
+
+    async def measure(self) -> None:
+        """Refresh the fleet gauges: running batches and queue depths."""
+        self._metrics.active_batches.set(await self._batches.running_count())
+        for queue, depth in (await self._broker.queue_depths()).items():
+            self._metrics.queue_depth.labels(queue=queue).set(depth)
+
+    async def measure_forever(self, every_seconds: float = GAUGE_SECONDS) -> None:
+        while True:
+            try:
+                await self.measure()
+            except UnavailableError as exc:
+                log.warning("scheduler_gauges_failed", error=str(exc))
+            await asyncio.sleep(every_seconds)
 
     async def run(self) -> None:
         """Emit and expire until cancelled."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -12,6 +11,9 @@ from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.metrics import get_metrics
+from notion_batch.common.ops_server import serve_ops
+from notion_batch.common.readiness import ServiceReadiness
 from notion_batch.scheduler.commands import CommandConsumer
 from notion_batch.scheduler.emitter import TickEmitter
 
@@ -19,8 +21,16 @@ log = structlog.get_logger(__name__)
 
 
 async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
-    async with pool_context(settings.database) as pool:
+    readiness = ServiceReadiness(needs_consumers=True)
+    # The ops port comes first, so liveness answers while the scheduler waits for backends.
+    async with (
+        serve_ops(settings.ops.host, settings.ops.port, ready=readiness) as ops,
+        pool_context(settings.database) as pool,
+    ):
+        get_metrics().watch_pool(pool)
+        readiness.pool = pool
         broker = Broker(settings.broker, service="scheduler", prefetch_count=32)
+        readiness.broker = broker
         await broker.start()
         try:
             emitter = TickEmitter(
@@ -33,13 +43,17 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
                 broker.topology.commands_queue, CommandConsumer(emitter).on_message
             )
             log.info("scheduler_started", poll_seconds=settings.poll_seconds)
-            loop = asyncio.create_task(emitter.run(), name="tick-emitter")
+            loops = [
+                asyncio.create_task(emitter.run(), name="tick-emitter"),
+                asyncio.create_task(emitter.measure_forever(), name="gauges"),
+            ]
             await stop.wait()
+            ops.set_draining()
             await broker.stop_consuming()
             # A round in progress commits or rolls back as a whole, so cancelling is safe.
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
         finally:
             await broker.close()
 

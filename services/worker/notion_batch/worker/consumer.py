@@ -9,12 +9,14 @@ dead-letters it if it keeps crashing. A tick interrupted by shutdown is requeued
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from notion_batch.common.errors import MessageError, UnavailableError
 from notion_batch.common.messaging.messages import Tick, decode
+from notion_batch.common.metrics import get_metrics
 from notion_batch.worker.tick import TickProcessor
 
 log = structlog.get_logger(__name__)
@@ -27,6 +29,7 @@ REQUEUE_PAUSE_SECONDS = 2.0
 class TickConsumer:
     def __init__(self, processor: TickProcessor) -> None:
         self._processor = processor
+        self._metrics = get_metrics()
         self._in_flight: set[asyncio.Task[object]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -53,10 +56,12 @@ class TickConsumer:
         except MessageError as exc:
             log.error("message_rejected", message_id=message.message_id, reason=str(exc))
             await message.reject(requeue=False)
+            self._metrics.ticks_returned.labels(reason="rejected").inc()
             return
         if not isinstance(tick, Tick):
             log.error("message_rejected", message_id=message.message_id, reason="not a tick")
             await message.reject(requeue=False)
+            self._metrics.ticks_returned.labels(reason="rejected").inc()
             return
         with structlog.contextvars.bound_contextvars(
             notion_page_id=tick.notion_page_id,
@@ -68,22 +73,28 @@ class TickConsumer:
 
     async def _work(self, message: AbstractIncomingMessage, tick: Tick) -> None:
         log.info("tick_received", redelivered=message.redelivered, coalesced=tick.coalesced)
+        lag = datetime.now(UTC) - datetime.fromisoformat(tick.scheduled_at)
+        self._metrics.tick_lag_seconds.observe(max(0.0, lag.total_seconds()))
         try:
             report = await self._processor.process(tick)
         except asyncio.CancelledError:
             log.warning("tick_handed_back", reason="worker shutting down")
             await asyncio.shield(message.nack(requeue=True))
+            self._metrics.ticks_returned.labels(reason="shutdown").inc()
             raise
         except UnavailableError as exc:
             log.warning("tick_handed_back", reason=str(exc))
             await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
             await message.nack(requeue=True)
+            self._metrics.ticks_returned.labels(reason="unavailable").inc()
             return
         except Exception:
             log.exception("tick_crashed")
             await message.nack(requeue=True)
+            self._metrics.ticks_returned.labels(reason="crashed").inc()
             return
         await message.ack()
+        self._metrics.ticks_processed.labels(outcome=report.outcome).inc()
         log.info(
             "tick_processed",
             outcome=report.outcome,

@@ -13,10 +13,15 @@ from notion_batch.common.config import RecordMode, WorkerSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import LeaseRepository
 from notion_batch.common.db.pool import pool_context
+from notion_batch.common.db.ratelimit import SharedRateLimiter
 from notion_batch.common.db.todos import TodoRepository
 from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.metrics import get_metrics
 from notion_batch.common.notion.gateway import NotionGateway
+from notion_batch.common.notion.ratelimit import RateLimiter, TokenBucketLimiter
+from notion_batch.common.ops_server import serve_ops
+from notion_batch.common.readiness import ServiceReadiness
 from notion_batch.worker.consumer import TickConsumer
 from notion_batch.worker.handlers import Handler, load_handler
 from notion_batch.worker.recorder import NotionRecorder
@@ -59,7 +64,15 @@ def build_processor(
 async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     handler = load_handler(settings.handler)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    async with pool_context(settings.database) as pool, NotionGateway(settings.notion) as notion:
+    readiness = ServiceReadiness(needs_consumers=True)
+    # The ops port comes first, so liveness answers while the worker waits for its backends.
+    async with (
+        serve_ops(settings.ops.host, settings.ops.port, ready=readiness) as ops,
+        pool_context(settings.database) as pool,
+        NotionGateway(settings.notion, limiter=_notion_limiter(settings, pool)) as notion,
+    ):
+        get_metrics().watch_pool(pool)
+        readiness.pool = pool
         processor = build_processor(
             pool,
             notion,
@@ -76,17 +89,32 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         )
         consumer = TickConsumer(processor)
         broker = Broker(settings.broker, service="worker", prefetch_count=settings.concurrency)
+        readiness.broker = broker
         await broker.start()
         try:
             await broker.consume(broker.topology.ticks_queue, consumer.on_message)
             log.info("worker_started", worker_id=worker_id, concurrency=settings.concurrency)
             await stop.wait()
+            # Shutdown, in order: not ready, take no new tick, finish or hand back, close.
+            ops.set_draining()
             await broker.stop_consuming()
             if not await consumer.drain(DRAIN_SECONDS):
                 log.warning("worker_drain_timeout", in_flight=consumer.in_flight)
                 await consumer.cancel_in_flight()
         finally:
             await broker.close()
+
+
+def _notion_limiter(settings: WorkerSettings, pool: asyncpg.Pool) -> RateLimiter:
+    notion = settings.notion
+    if settings.notion_rate_limit_scope == "local":
+        return TokenBucketLimiter(notion.rate_limit_per_second, notion.rate_limit_burst)
+    return SharedRateLimiter(
+        pool,
+        token=notion.token,
+        rate_per_second=notion.rate_limit_per_second,
+        burst=notion.rate_limit_burst,
+    )
 
 
 def main() -> None:

@@ -40,8 +40,11 @@ log = structlog.get_logger(__name__)
 
 #: Notion accepts at most 100 children per append; one outbox batch fills one append.
 OUTBOX_BATCH = 100
-#: Checks in flight at once; the rate limiter, not this, sets the pace.
-CHECK_CONCURRENCY = 4
+#: Checks of one page in flight at once. The rate limiter sets the pace; this bounds how many
+#: slots one page holds in the fleet's first-come-first-served queue, so that a page just
+#: started waits at most about 2 × (pages being recorded) / rate for its turn, however large
+#: the others are. Two keep one page alone at Notion's rate despite a round trip of ~300 ms.
+CHECK_CONCURRENCY = 2
 
 
 @dataclass

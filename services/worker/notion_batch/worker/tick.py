@@ -23,6 +23,7 @@ from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
 from notion_batch.common.db.todos import PendingTodo, TodoRepository
 from notion_batch.common.messaging.messages import Tick
+from notion_batch.common.metrics import get_metrics
 from notion_batch.worker.handlers import Handler, Outcome, Todo, as_outcome
 from notion_batch.worker.lease_keeper import LeaseKeeper
 from notion_batch.worker.recorder import OUTBOX_BATCH, NotionRecorder
@@ -48,7 +49,7 @@ class TickPolicy:
 
 @dataclass
 class TickReport:
-    outcome: str  # worked | busy | stale | failed
+    outcome: str  # worked | recorded | busy | stale | failed
     done: int = 0
     skipped: int = 0
     failed: int = 0
@@ -81,9 +82,12 @@ class TickProcessor:
         self._recorder = recorder
         self._handler = handler
         self._policy = policy
+        self._metrics = get_metrics()
 
     async def process(self, tick: Tick) -> TickReport:
         owner = f"{self._worker_id}/{uuid.uuid4().hex[:8]}"
+        if tick.record_only:
+            return await self._record_only(tick, owner)
         got = await self._leases.acquire(
             tick.notion_page_id, tick.run_id, owner, self._policy.lease_seconds
         )
@@ -106,6 +110,22 @@ class TickProcessor:
                 await asyncio.shield(self._release_quietly(lease))
         return report
 
+    async def _record_only(self, tick: Tick, owner: str) -> TickReport:
+        """The batch has ended: record what Notion did not take yet, start nothing."""
+        got = await self._leases.acquire_for_record(
+            tick.notion_page_id, owner, self._policy.lease_seconds
+        )
+        if isinstance(got, LeaseRefusal):
+            log.info("tick_skipped", reason=got.reason, detail=got.detail)
+            return TickReport(outcome=got.reason)
+        report = TickReport(outcome="recorded")
+        try:
+            async with LeaseKeeper(self._leases, got, self._policy.lease_seconds):
+                await self._record(got, report)
+        finally:
+            await asyncio.shield(self._release_quietly(got))
+        return report
+
     async def _work(self, lease: Lease, keeper: LeaseKeeper, report: TickReport) -> None:
         deadline = time.monotonic() + min(max(lease.interval_seconds, 10), MAX_TICK_SECONDS)
         try:
@@ -113,6 +133,7 @@ class TickProcessor:
         except PageGone as exc:
             if await self._batches.fail(lease.notion_page_id, lease.run_id, str(exc)):
                 log.error("batch_failed", reason=str(exc))
+                self._metrics.batches_ended.labels(reason="failed").inc()
             report.outcome = "failed"
             return
 
@@ -131,8 +152,11 @@ class TickProcessor:
                     break
                 await self._process_one(lease, todo, report)
                 after = todo
+            if keeper.lost:
+                break
             # Record every batch of outcomes as it completes, so the page shows progress.
             await self._record(lease, report)
+        # A lost lease means another worker owns the page now, its outbox included.
         if not keeper.lost:
             await self._record(lease, report)
 
@@ -159,8 +183,10 @@ class TickProcessor:
         except Exception as exc:
             await self._record_failure(lease, item, f"{type(exc).__name__}: {exc}", report)
             return
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        await self._record_outcome(lease, item, outcome, duration_ms, report)
+        duration = time.perf_counter() - started
+        self._metrics.handler_duration_seconds.labels(outcome=outcome.status).observe(duration)
+        self._metrics.todos_processed.labels(outcome=outcome.status).inc()
+        await self._record_outcome(lease, item, outcome, round(duration * 1000, 2), report)
 
     async def _record_outcome(
         self, lease: Lease, item: Todo, outcome: Outcome, duration_ms: float, report: TickReport
@@ -187,6 +213,7 @@ class TickProcessor:
     async def _record_failure(
         self, lease: Lease, item: Todo, error: str, report: TickReport
     ) -> None:
+        self._metrics.todos_processed.labels(outcome="failed").inc()
         error = error[:MAX_ERROR_CHARS]
         result = await self._todos.record_failure(
             item.block_id,

@@ -168,6 +168,10 @@ class BatchRepository:
             for r in rows
         ]
 
+    async def running_count(self) -> int:
+        with translate_errors():
+            return int(await self._pool.fetchval(sql("running_count")))
+
     @asynccontextmanager
     async def claim_due_ticks(self, limit: int) -> AsyncIterator[list[DueTick]]:
         """Claim due ticks inside a transaction that commits when the block exits cleanly.
@@ -184,6 +188,22 @@ class BatchRepository:
                     scheduled_at=r["scheduled_at"],
                     interval_seconds=r["interval_seconds"],
                     missed=r["missed"],
+                )
+                for r in rows
+            ]
+
+    @asynccontextmanager
+    async def claim_due_flushes(self, limit: int) -> AsyncIterator[list[DueTick]]:
+        """Like :meth:`claim_due_ticks`, for the record-only ticks of ended batches."""
+        async with self._transaction() as conn:
+            rows = await conn.fetch(sql("claim_due_flushes"), limit)
+            yield [
+                DueTick(
+                    notion_page_id=_page(r),
+                    run_id=r["run_id"],
+                    scheduled_at=r["scheduled_at"],
+                    interval_seconds=r["interval_seconds"],
+                    missed=0,
                 )
                 for r in rows
             ]

@@ -57,6 +57,24 @@ class LeaseRepository:
             state = await self._pool.fetchrow(sql("lease_state"), notion_page_id)
         return _refusal(state, run_id)
 
+    async def acquire_for_record(
+        self, notion_page_id: str, owner: str, lease_seconds: float
+    ) -> Lease | LeaseRefusal:
+        """Lease an ended batch's page to record what its outbox still holds."""
+        with translate_errors():
+            row = await self._pool.fetchrow(
+                sql("lease_acquire_for_record"), notion_page_id, owner, lease_seconds
+            )
+        if row is None:
+            return LeaseRefusal("stale", "the page runs again, or is leased for recording")
+        return Lease(
+            notion_page_id=notion_page_id,
+            run_id=row["run_id"],
+            owner=owner,
+            end_time=row["end_time"],
+            interval_seconds=row["interval_seconds"],
+        )
+
     async def renew(self, lease: Lease, lease_seconds: float) -> bool | None:
         """Extend the lease. ``None``: the lease is lost; ``False``: held, but the batch ended."""
         with translate_errors():

@@ -32,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 MessageCallback = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
+#: How long a publish waits for a connection being re-established before giving up.
+CONNECT_WAIT_SECONDS = 1.0
+
 _AMQP_ERRORS: tuple[type[BaseException], ...] = (
     aio_pika.exceptions.AMQPException,
     aiormq.exceptions.AMQPError,
@@ -147,13 +150,16 @@ class Broker:
         if not messages:
             return
         try:
-            async with asyncio.timeout(self._publish_timeout):
+            # A reconnect in progress gets a moment; a broker that is away fails fast, so an
+            # API request answers 503 at once instead of hanging.
+            async with asyncio.timeout(CONNECT_WAIT_SECONDS):
                 await self._ready.wait()
-                exchange = self._exchange
                 connection = self._connection
-                assert exchange is not None
                 assert connection is not None
                 await connection.connected.wait()
+            exchange = self._exchange
+            assert exchange is not None
+            async with asyncio.timeout(self._publish_timeout):
                 await asyncio.gather(
                     *(
                         exchange.publish(
@@ -190,6 +196,24 @@ class Broker:
             except _AMQP_ERRORS as exc:
                 log.warning("broker_cancel_failed", queue=queue_name, error=str(exc))
         self._consumers.clear()
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages ready in each of our queues (short names: ticks, commands, dead)."""
+        connection = self._connection
+        if not self.is_connected or connection is None:
+            raise BrokerUnavailable("message broker unavailable: not connected")
+        depths: dict[str, int] = {}
+        try:
+            # A channel of its own: a failed passive declare closes its channel, and that must
+            # never be the one our consumers live on.
+            async with connection.channel(publisher_confirms=False) as channel:
+                for name in self._queues:
+                    declared = await channel.declare_queue(name, passive=True)
+                    count = declared.declaration_result.message_count
+                    depths[name.removeprefix(f"{self.topology.namespace}.")] = count or 0
+        except _AMQP_ERRORS as exc:
+            raise BrokerUnavailable(f"message broker unavailable: {exc}") from exc
+        return depths
 
     def has_consumers(self) -> bool:
         return bool(self._consumers) and self.is_connected

@@ -59,11 +59,14 @@ class Tick:
     scheduled_at: str
     #: Earlier ticks that fell due unemitted and were coalesced into this one.
     coalesced: int = 0
+    #: The batch has ended: only record in Notion what is still unrecorded, start nothing.
+    record_only: bool = False
 
     @property
     def tick_id(self) -> str:
         stamp = datetime.fromisoformat(self.scheduled_at)
-        return f"{self.notion_page_id}:{self.run_id}:{int(stamp.timestamp() * 1000)}"
+        suffix = ":record" if self.record_only else ""
+        return f"{self.notion_page_id}:{self.run_id}:{int(stamp.timestamp() * 1000)}{suffix}"
 
     @property
     def message_id(self) -> str:
@@ -106,9 +109,12 @@ def decode(kind: str | None, body: bytes) -> BatchMessage:
             if scheduled.tzinfo is None:
                 raise MessageError("tick.scheduled_at must carry a UTC offset")
             coalesced = data.get("coalesced", 0)
-            if not isinstance(coalesced, int) or coalesced < 0:
+            if not isinstance(coalesced, int) or isinstance(coalesced, bool) or coalesced < 0:
                 raise MessageError("tick.coalesced must be a non-negative integer")
-            return Tick(page, run_id, scheduled.isoformat(), coalesced)
+            record_only = data.get("record_only", False)
+            if not isinstance(record_only, bool):
+                raise MessageError("tick.record_only must be a boolean")
+            return Tick(page, run_id, scheduled.isoformat(), coalesced, record_only)
         return cls(page, run_id)  # type: ignore[call-arg]
     except KeyError as exc:
         raise MessageError(f"{kind} lacks field {exc.args[0]!r}") from None

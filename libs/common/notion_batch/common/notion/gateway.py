@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import partial
@@ -22,6 +23,7 @@ from notion_client.client import ClientOptions
 from notion_client.errors import NotionClientErrorBase
 
 from notion_batch.common.config import NotionSettings
+from notion_batch.common.metrics import get_metrics, notion_status_label
 from notion_batch.common.notion.blocks import plain_text
 from notion_batch.common.notion.errors import (
     NotionAccessError,
@@ -251,16 +253,24 @@ class NotionGateway:
         idempotent: bool = True,
     ) -> dict[str, Any]:
         """One logical call: paced attempts until success or the policy gives up."""
+        metrics = get_metrics()
         attempt = 0
         while True:
             attempt += 1
+            waited = time.monotonic()
             await self._limiter.acquire()
+            metrics.notion_limiter_wait_seconds.observe(time.monotonic() - waited)
             try:
                 answer = await cast(Awaitable[Any], send())
             except (NotionClientErrorBase, httpx.TransportError) as exc:
                 failure = classify(exc)
                 if failure is None:  # pragma: no cover - classify knows every type caught here
                     raise
+                metrics.notion_requests.labels(
+                    operation=operation, status=notion_status_label(failure.status)
+                ).inc()
+                if failure.status == 429:
+                    metrics.notion_rate_limited.labels(operation=operation).inc()
                 decision = self._policy.decide(failure, attempt=attempt, idempotent=idempotent)
                 if not decision.retry:
                     log.warning(
@@ -289,6 +299,7 @@ class NotionGateway:
                     self._limiter.penalize(decision.delay)
                 await asyncio.sleep(decision.delay)
                 continue
+            metrics.notion_requests.labels(operation=operation, status="200").inc()
             if not isinstance(answer, dict):  # pragma: no cover - Notion answers JSON objects
                 raise NotionRequestError(
                     f"Notion answered {operation} with a non-object", status=200, code="bad_answer"

@@ -30,7 +30,7 @@ SELECT notion_page_id, run_id, start_time, end_time, interval_seconds FROM start
 -- $1 page, $2 message
 WITH stopped AS (
     UPDATE notion_batch_status
-       SET status = 'completed', message = $2, end_time = now(), next_tick_at = NULL,
+       SET status = 'completed', message = $2, end_time = now(), next_tick_at = now(),
            updated_at = now()
      WHERE notion_page_id = $1 AND status = 'running'
     RETURNING notion_page_id, run_id, end_time
@@ -61,6 +61,10 @@ SELECT notion_page_id, status, start_time, end_time
  ORDER BY start_time, notion_page_id;
 
 
+-- name: running_count
+SELECT count(*) FROM notion_batch_status WHERE status = 'running';
+
+
 -- name: claim_due_ticks
 -- Claims up to $1 pages whose tick is due and moves each one's next tick on by whole
 -- intervals past now: ticks missed while no scheduler ran are coalesced into this one
@@ -89,6 +93,32 @@ WITH due AS (
 SELECT notion_page_id, run_id, scheduled_at, interval_seconds, missed FROM due;
 
 
+-- name: claim_due_flushes
+-- After a batch ends (stop, expiry, failure), its next_tick_at asks for record-only ticks:
+-- outcomes Notion did not take yet (an outage during the last tick) are recorded after the
+-- end, every interval (at least 10 s) until none is left, for up to a day.
+WITH due AS (
+    SELECT notion_page_id, run_id, next_tick_at AS scheduled_at, interval_seconds
+      FROM notion_batch_status
+     WHERE status <> 'running' AND next_tick_at <= now()
+     ORDER BY next_tick_at
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+), advanced AS (
+    UPDATE notion_batch_status s
+       SET next_tick_at = CASE
+               WHEN s.end_time > now() - interval '1 day'
+                    AND EXISTS (SELECT 1 FROM notion_todos t
+                                 WHERE t.notion_page_id = s.notion_page_id
+                                   AND (t.check_pending OR t.log_pending))
+               THEN now() + make_interval(secs => GREATEST(s.interval_seconds, 10))
+           END
+      FROM due
+     WHERE s.notion_page_id = due.notion_page_id
+)
+SELECT notion_page_id, run_id, scheduled_at, interval_seconds, 0 AS missed FROM due;
+
+
 -- name: complete_expired
 -- Ends up to $1 batches whose end_time has passed.
 WITH due AS (
@@ -108,7 +138,7 @@ WITH due AS (
     RETURNING r.id, r.notion_page_id, r.message
 )
 UPDATE notion_batch_status s
-   SET status = 'completed', message = ended.message, next_tick_at = NULL, updated_at = now()
+   SET status = 'completed', message = ended.message, next_tick_at = now(), updated_at = now()
   FROM ended
  WHERE s.notion_page_id = ended.notion_page_id AND s.run_id = ended.id
 RETURNING s.notion_page_id, ended.id AS run_id, ended.message;
@@ -123,7 +153,7 @@ WITH run AS (
     RETURNING id, notion_page_id
 )
 UPDATE notion_batch_status s
-   SET status = 'failed', message = $3::text, end_time = now(), next_tick_at = NULL,
+   SET status = 'failed', message = $3::text, end_time = now(), next_tick_at = now(),
        last_run_at = now(), updated_at = now()
   FROM run
  WHERE s.notion_page_id = $1::uuid AND s.notion_page_id = run.notion_page_id

@@ -15,6 +15,19 @@ UPDATE notion_batch_status s
 RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds;
 
 
+-- name: lease_acquire_for_record
+-- A record-only tick leases an ended batch's page to drain its outbox. $1 page, $2 owner,
+-- $3 lease seconds
+UPDATE notion_batch_status s
+   SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
+ WHERE s.notion_page_id = (
+        SELECT notion_page_id FROM notion_batch_status
+         WHERE notion_page_id = $1 AND status <> 'running'
+           AND (lease_owner IS NULL OR lease_expires_at < now())
+           FOR UPDATE SKIP LOCKED)
+RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds;
+
+
 -- name: lease_state
 -- Why a lease was not granted: for the log and the coalesced/stale counters.
 SELECT status, run_id, end_time, lease_owner, lease_expires_at, now() AS now
