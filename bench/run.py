@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aio_pika
 import aiohttp
 import asyncpg
 from aiohttp.test_utils import TestServer
 
+from notion_batch.api.main import create_app
 from notion_batch.common.config import ApiSettings, BrokerSettings, NotionSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.migrate import migrate
@@ -41,7 +43,7 @@ from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.messaging.topology import Topology
 from notion_batch.common.notion.gateway import NotionGateway
-from notion_batch.emulator import EmulatorConfig, RunningEmulator, run_emulator
+from notion_batch.emulator import EmulatorConfig, run_emulator
 from notion_batch.scheduler.emitter import TickEmitter
 from notion_batch.worker.handlers import complete
 from notion_batch.worker.main import build_processor
@@ -67,7 +69,11 @@ def machine() -> dict[str, Any]:
             if line.startswith("MemTotal:"):
                 memory_kb = int(line.split()[1])
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     ).stdout.strip()
     return {
         "commit": commit or "unknown",
@@ -112,8 +118,8 @@ async def bench_scheduler(pages: int) -> Result:
         await pool.execute(
             """
             WITH pages AS (SELECT gen_random_uuid() AS id FROM generate_series(1, $1))
-            INSERT INTO notion_batch_status
-                (notion_page_id, status, run_id, start_time, end_time, interval_seconds, next_tick_at)
+            INSERT INTO notion_batch_status (notion_page_id, status, run_id, start_time,
+                                             end_time, interval_seconds, next_tick_at)
             SELECT id, 'running', NULL, now(), now() + interval '1 hour', 60, now() FROM pages
             """,
             pages,
@@ -121,7 +127,8 @@ async def bench_scheduler(pages: int) -> Result:
         await pool.execute(
             """
             WITH runs AS (
-                INSERT INTO notion_batch_runs (notion_page_id, interval_seconds, started_at, ends_at)
+                INSERT INTO notion_batch_runs
+                    (notion_page_id, interval_seconds, started_at, ends_at)
                 SELECT notion_page_id, 60, start_time, end_time FROM notion_batch_status
                 RETURNING id, notion_page_id)
             UPDATE notion_batch_status s SET run_id = runs.id FROM runs
@@ -160,8 +167,6 @@ async def bench_scheduler(pages: int) -> Result:
 
 
 async def _drop_namespace(namespace: str) -> None:
-    import aio_pika
-
     topology = Topology(namespace)
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel()
@@ -234,8 +239,6 @@ async def bench_worker(todos: int) -> Result:
 
 async def bench_api(requests: int, concurrency: int) -> Result:
     """GET /api/v1/batch/status/{page} at fixed concurrency, in-process server, real database."""
-    from notion_batch.api.main import create_app
-
     namespace = f"nbbench.{uuid.uuid4().hex[:6]}"
     async with fresh_database() as url:
         key = "bench-key-0123456789abcdef"
@@ -320,10 +323,15 @@ async def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     about = machine()
     rows = []
-    for name, run in chosen.items():
+    for run in chosen.values():
         result = await run()
-        record = {"benchmark": result.name, "quick": args.quick, **about, "params": result.params,
-                  "figures": result.figures}
+        record = {
+            "benchmark": result.name,
+            "quick": args.quick,
+            **about,
+            "params": result.params,
+            "figures": result.figures,
+        }
         suffix = "-quick" if args.quick else ""
         (RESULTS / f"{result.name}{suffix}.json").write_text(json.dumps(record, indent=2) + "\n")
         figures = ", ".join(f"{k}={v}" for k, v in result.figures.items())

@@ -41,7 +41,9 @@ async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float 
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise AssertionError(f"notion-batch {' '.join(args)} still running after {timeout}s")
+        raise AssertionError(
+            f"notion-batch {' '.join(args)} still running after {timeout}s"
+        ) from None
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), err.decode())
 

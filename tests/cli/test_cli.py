@@ -4,6 +4,7 @@ script gets with ``--json``, the exit codes, and ``status --watch`` ending with 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from notion_batch.cli.main import run
 from notion_batch.common.config import ApiAuthSettings, Env
 from tests.cli.conftest import READ_KEY, WRITE_KEY, CliStack, run_cli
 from tests.e2e.stack import API_KEY, TOKEN, wait_for
@@ -111,7 +113,18 @@ async def test_an_operator_runs_a_batch_from_start_to_history(cli_stack: CliStac
         assert secret not in logs
 
 
-async def test_watch_follows_a_batch_until_it_ends(cli_stack: CliStack) -> None:
+class Terminal(io.StringIO):
+    """Output that says it is a terminal, as a person's would."""
+
+    encoding = "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_watch_follows_a_batch_until_it_ends(
+    cli_stack: CliStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     page = await cli_stack.page(6)
     missing = str(uuid.uuid4())  # a page Notion (the emulator) does not have: it fails
     started, doomed = await asyncio.gather(
@@ -121,10 +134,15 @@ async def test_watch_follows_a_batch_until_it_ends(cli_stack: CliStack) -> None:
     assert (started.code, doomed.code) == (0, 0), (started.err, doomed.err)
     assert started.out.startswith(f"Started a batch on {page} (run ")
 
+    # A person at a terminal: the same watch, in this process, drawing on one line.
+    for name, value in cli_stack.env().items():
+        monkeypatch.setenv(name, value)
+    terminal = Terminal()
     began = time.monotonic()
-    watched, failed = await asyncio.gather(
+    watched, failed, at_terminal = await asyncio.gather(
         cli_stack.cli("status", page, "--watch", "--every", "0.3", timeout=30),
         cli_stack.cli("status", missing, "--watch", "--every", "0.3", timeout=30),
+        asyncio.to_thread(run, ["status", page, "--watch", "--every", "0.3"], terminal),
     )
     assert watched.code == 0, watched.err
     assert time.monotonic() - began < 15
@@ -137,6 +155,15 @@ async def test_watch_follows_a_batch_until_it_ends(cli_stack: CliStack) -> None:
     assert progress[-1].split("]")[1].split()[0] == "6/6"
     assert "completed" in progress[-1]
     assert len(progress) == len(set(progress))  # not one line per poll
+
+    assert at_terminal == 0
+    drawn = terminal.getvalue()
+    assert drawn.startswith("\r[") and "\x1b[K" in drawn  # redrawn in place
+    assert "█" in drawn and "left · running" in drawn
+    assert drawn.count("\n") == 2  # the bar's line ends once, then the ending is printed
+    assert drawn.endswith(
+        "\nBatch completed: " + lines[-1].removeprefix("Batch completed: ") + "\n"
+    )
 
     # A batch that failed ends the watch with exit code 3.
     assert failed.code == 3, failed

@@ -35,6 +35,7 @@ class OpenApiCheck:
         self,
         path: str,
         method: str,
+        *,
         status: int,
         headers: dict[str, str],
         content_type: str,

@@ -126,10 +126,10 @@ class Exercise:
         self.check.check(
             template,
             method.lower(),
-            response.status,
-            dict(response.headers),
-            response.content_type,
-            body,
+            status=response.status,
+            headers=dict(response.headers),
+            content_type=response.content_type,
+            body=body,
         )
         self.seen.add((template, method.lower(), str(response.status)))
         return body
@@ -191,10 +191,19 @@ async def test_every_documented_answer_of_every_operation_conforms(
     big = {"data": b"{" + b" " * (65 * 1024) + b"}", "headers": {**WRITE}}
     unknown = str(uuid.uuid4())
 
-    # Meta.
-    await x(api, "GET", "/api/v1/openapi.json", template="/api/v1/openapi.json", expect=200)
+    # Meta. The served document is the one built here (but for the version).
+    served = await x(
+        api, "GET", "/api/v1/openapi.json", template="/api/v1/openapi.json", expect=200
+    )
+    assert served["info"].pop("version")
+    assert served == {
+        **DOCUMENT,
+        "info": {k: v for k, v in DOCUMENT["info"].items() if k != "version"},
+    }
     await x(api, "GET", "/api/docs", template="/api/docs", expect=200)
     await x(api, "GET", "/healthz", template="/healthz", expect=200)
+    metrics = await x(api, "GET", "/metrics", template="/metrics", expect=200)
+    assert "notion_batch_http_requests_total" in metrics
     for _ in range(50):
         if (await api.get("/readyz")).status == 200:
             break
@@ -324,19 +333,35 @@ def test_the_checker_itself_rejects_what_the_document_does_not_allow() -> None:
     check = OpenApiCheck(DOCUMENT)
     template = "/api/v1/batch/status/{notion_page_id}"
     with pytest.raises(AssertionError, match="undocumented 418"):
-        check.check(template, "get", 418, {}, "application/json", {})
+        check.check(
+            template, "get", status=418, headers={}, content_type="application/json", body={}
+        )
     with pytest.raises(AssertionError, match="db_status"):
-        check.check(template, "get", 200, {}, "application/json", {"success": True})
+        check.check(
+            template,
+            "get",
+            status=200,
+            headers={},
+            content_type="application/json",
+            body={"success": True},
+        )
     with pytest.raises(AssertionError, match="Retry-After"):
-        check.check(template, "get", 503, {}, "application/json", {"success": False, "message": ""})
+        check.check(
+            template,
+            "get",
+            status=503,
+            headers={},
+            content_type="application/json",
+            body={"success": False, "message": ""},
+        )
     with pytest.raises(AssertionError, match="date-time"):
         check.check(
             "/api/v1/batch/stop/{notion_page_id}",
             "post",
-            200,
-            {},
-            "application/json",
-            {
+            status=200,
+            headers={},
+            content_type="application/json",
+            body={
                 "success": True,
                 "message": "",
                 "notion_page_id": PAGE,

@@ -9,6 +9,9 @@ with this pytest; the requests go to the live API process of ``live_api``.
 
 from __future__ import annotations
 
+import socket
+import time
+
 import schemathesis
 from schemathesis import Case
 
@@ -47,3 +50,22 @@ def test_the_live_api_keeps_its_contract(case: Case, live_api: LiveApi) -> None:
     except Exception:
         print(live_api.log()[-5000:])
         raise
+
+
+def test_no_key_reaches_the_log_even_from_garbled_requests(live_api: LiveApi) -> None:
+    """After all of the above (every request carried the key), and a request the HTTP parser
+    itself refuses (aiohttp logs those with the offending header line), the log holds no key."""
+    host, port = live_api.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(
+            b"GET /api/v1/batch/status HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {WRITE_KEY}".encode()
+            + b"\x01\r\n\r\n"
+        )
+        assert raw.recv(100).startswith(b"HTTP/1.")
+    deadline = time.monotonic() + 5
+    while "Error handling request" not in live_api.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = live_api.log()
+    assert "Error handling request" in log
+    assert WRITE_KEY not in log

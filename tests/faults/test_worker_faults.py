@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from notion_batch.worker.main import DRAIN_SECONDS
+from notion_batch.common.config import DEFAULT_WORKER_DRAIN_SECONDS as DRAIN_SECONDS
+from notion_batch.worker.recorder import CHECK_CONCURRENCY
 from tests.e2e.stack import wait_for
 from tests.faults.harness import FaultStack, after, parse_events, pick, worker_pid
 
@@ -275,3 +276,43 @@ async def test_sigkill_while_appending_the_log_the_survivor_reads_it_back_instea
     reconciled = pick(parse_events(survivor.log()), "notion_log_reconciled")
     assert [e["already_logged"] for e in reconciled] == [len(blocks)], reconciled
     assert (await stack.run(run_id))["log_reconcile_after"] is None
+
+
+async def test_sigkill_while_checking_repeats_only_the_checks_in_flight(
+    fault_stack: FaultStack,
+) -> None:
+    # Item 1's bound where it is tightest: killed while checking, the repeated checks are
+    # only the ones Notion had not answered yet — not every check of the outbox batch.
+    stack = fault_stack
+    page_id, blocks = await stack.create_page([f"task {i:02d}" for i in range(20)])
+    # Each check takes 0.4 s at "Notion": 20 to-dos, two at a time, take 4 s to check.
+    await stack.notion(
+        "POST",
+        "/_emulator/faults",
+        json={"latency": 0.4, "method": "PATCH", "path_contains": "/v1/blocks/"},
+    )
+    await stack.start_batch(page_id, interval_seconds=1, duration_seconds=120)
+
+    async def checking() -> int | None:
+        answered = await stack.requests(operation="update_block")
+        row = await stack.page_row(page_id)
+        if len(answered) < 6 or row["lease_owner"] is None:
+            return None
+        return worker_pid(row["lease_owner"])
+
+    pid = await wait_for(checking, timeout=30, what="a worker halfway through checking", every=0.05)
+    victim = stack.by_pid(pid)
+    assert await stack.kill(victim) == -signal.SIGKILL
+    confirmed_before_kill = len(await stack.requests(operation="update_block"))
+    assert confirmed_before_kill < len(blocks), "the kill must land while checking"
+    await stack.notion("DELETE", "/_emulator/faults")
+
+    await wait_for(
+        lambda: stack.all_recorded(page_id, len(blocks)),
+        timeout=45,
+        what="the outbox to drain after the kill",
+    )
+    await stack.stop_batch(page_id)
+    # Checks Notion confirmed before the kill must not be sent again; only those in flight
+    # at the kill (at most CHECK_CONCURRENCY) may be repeated.
+    await assert_recorded_once_each(stack, page_id, blocks, extra_checks=CHECK_CONCURRENCY)

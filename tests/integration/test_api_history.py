@@ -306,6 +306,15 @@ async def test_extend_moves_the_end_of_the_batch_and_of_its_run(
     assert parse_time(shown["running_info"]["end_time"]) == end
 
 
+async def test_a_whole_number_written_as_a_float_is_a_whole_number(client: TestClient) -> None:
+    started = await start(client, duration_seconds=60.0)
+    assert started["duration_seconds"] == 60
+    status, body = await call(
+        client, "POST", f"/api/v1/batch/extend/{PAGE}", json={"duration_seconds": 30.0}
+    )
+    assert status == 200 and body["duration_seconds"] == 90
+
+
 async def test_concurrent_extensions_all_count(client: TestClient) -> None:
     started = await start(client, duration_seconds=60)
     results = await asyncio.gather(
@@ -315,7 +324,7 @@ async def test_concurrent_extensions_all_count(client: TestClient) -> None:
         )
     )
     assert [status for status, _ in results] == [200] * 8
-    status, shown = await call(client, "GET", f"/api/v1/batch/status/{PAGE}")
+    _, shown = await call(client, "GET", f"/api/v1/batch/status/{PAGE}")
     assert parse_time(shown["end_time"]) - parse_time(started["end_time"]) == timedelta(seconds=80)
 
 

@@ -145,7 +145,7 @@ async def test_keys_belong_to_the_api_key_that_sent_them(client: TestClient) -> 
     status, _, _ = await start(client, {"notion_page_id": PAGE}, key, api_key=KEY_A)
     assert status == 200
     # Client b's "shared-name" is its own: a new request, which conflicts with a's batch.
-    status, raw, headers = await start(client, {"notion_page_id": PAGE}, key, api_key=KEY_B)
+    status, _, headers = await start(client, {"notion_page_id": PAGE}, key, api_key=KEY_B)
     assert status == 409 and headers["Idempotent-Replayed"] == "false"
 
 

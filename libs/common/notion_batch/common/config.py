@@ -332,6 +332,8 @@ class ApiSettings:
         )
 
 
+#: How long a stopping worker lets its ticks finish by default (``WORKER_DRAIN_SECONDS``).
+DEFAULT_WORKER_DRAIN_SECONDS = 20.0
 #: Default ops ports (metrics and probes); distinct so a scheduler and a worker can share a host.
 SCHEDULER_OPS_PORT = 9100
 WORKER_OPS_PORT = 9101
@@ -393,6 +395,9 @@ class WorkerSettings:
     concurrency: int
     #: How long a page stays leased to a worker without a heartbeat.
     lease_seconds: float
+    #: How long a stopping worker lets ticks in flight finish before handing them back;
+    #: Kubernetes' terminationGracePeriodSeconds must be larger.
+    drain_seconds: float
     record_mode: RecordMode
     #: ``shared``: one Notion rate limit for the fleet (in PostgreSQL); ``local``: per process.
     notion_rate_limit_scope: Literal["shared", "local"]
@@ -421,6 +426,9 @@ class WorkerSettings:
             ),
             concurrency=concurrency,
             lease_seconds=env.number("WORKER_LEASE_SECONDS", 30.0, minimum=1.0, maximum=3600.0),
+            drain_seconds=env.number(
+                "WORKER_DRAIN_SECONDS", DEFAULT_WORKER_DRAIN_SECONDS, minimum=0.0, maximum=3600.0
+            ),
             record_mode="todo_children" if mode == "todo_children" else "page_log",
             notion_rate_limit_scope=(
                 "local"

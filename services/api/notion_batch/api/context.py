@@ -11,6 +11,7 @@ from notion_batch.common.config import BatchDefaults, Scope
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.metrics import Metrics
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 BATCHES = web.AppKey("batches", BatchRepository)
@@ -18,6 +19,7 @@ HISTORY = web.AppKey("history", HistoryRepository)
 IDEMPOTENT_STARTS = web.AppKey("idempotent_starts", IdempotentStarts)
 BROKER = web.AppKey("broker", Broker)
 DEFAULTS = web.AppKey("batch_defaults", BatchDefaults)
+METRICS = web.AppKey("metrics", Metrics)
 #: (method, route pattern) → the scope a key needs; routes not listed are public.
 ROUTE_SCOPES = web.AppKey("route_scopes", dict[tuple[str, str], Scope])
 #: The OpenAPI document, built once at startup.

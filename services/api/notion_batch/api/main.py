@@ -9,6 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from notion_batch.api.auth import auth_middleware
 from notion_batch.api.context import (
@@ -17,6 +19,7 @@ from notion_batch.api.context import (
     DEFAULTS,
     HISTORY,
     IDEMPOTENT_STARTS,
+    METRICS,
     OPENAPI,
     POOL,
 )
@@ -32,6 +35,7 @@ from notion_batch.common.db.pool import create_pool
 from notion_batch.common.errors import ConfigError, UnavailableError
 from notion_batch.common.logging import configure_logging
 from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.metrics import Metrics, get_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -47,8 +51,12 @@ def _version() -> str:
         return "0.0.0"
 
 
-def create_app(settings: ApiSettings) -> web.Application:
-    """Build the API. Raises :class:`ConfigError` when authentication is on without keys."""
+def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY) -> web.Application:
+    """Build the API. Raises :class:`ConfigError` when authentication is on without keys.
+
+    Metrics go to ``registry``, served at ``/metrics``: the process's default one, or a
+    test's own.
+    """
     if settings.auth.missing_keys:
         raise ConfigError(
             "API_KEYS",
@@ -74,6 +82,8 @@ def create_app(settings: ApiSettings) -> web.Application:
     )
     app[DEFAULTS] = settings.batch
     app[OPENAPI] = build_document(_version())
+    metrics = get_metrics() if registry is REGISTRY else Metrics(registry)
+    app[METRICS] = metrics
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         if not settings.auth.enabled:
@@ -82,6 +92,7 @@ def create_app(settings: ApiSettings) -> web.Application:
                 detail="API_AUTH=disabled: every request is allowed without an API key",
             )
         pool = await create_pool(settings.database)
+        metrics.watch_pool(pool)
         # The API answers (503) while the broker is away, so it does not wait for it here.
         broker = Broker(settings.broker, service="api")
         await broker.start(wait=False)
@@ -98,6 +109,7 @@ def create_app(settings: ApiSettings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
     return app
 
 

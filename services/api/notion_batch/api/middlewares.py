@@ -11,9 +11,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from notion_batch.api.auth import PRINCIPAL
+from notion_batch.api.context import METRICS
 from notion_batch.api.errors import ApiError, PayloadTooLarge
 from notion_batch.common.db.history import BatchTooLong, IdempotencyKeyReused
 from notion_batch.common.errors import BatchConflict, BatchNotFound, UnavailableError
+from notion_batch.common.metrics import http_method_label, http_status_label
 
 log = structlog.get_logger(__name__)
 
@@ -42,15 +44,25 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response.headers["X-Request-Id"] = request_id
             return response
         finally:
-            route = request.match_info.route.resource
+            elapsed = time.perf_counter() - started
+            route = _route(request)
             principal = request.get(PRINCIPAL)
             log.info(
                 "http_request",
                 method=request.method,
-                route=route.canonical if route is not None else "unmatched",
+                route=route,
                 status=status,
                 api_key=principal.name if principal is not None else None,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            # Route templates, not paths: a label must come from a small closed set.
+            metrics = request.app[METRICS]
+            method = http_method_label(request.method)
+            metrics.http_requests.labels(
+                route=route, method=method, status=http_status_label(status)
+            ).inc()
+            metrics.http_request_duration_seconds.labels(route=route, method=method).observe(
+                elapsed
             )
 
 

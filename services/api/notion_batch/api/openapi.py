@@ -621,6 +621,21 @@ def _paths() -> Json:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "operationId": "getMetrics",
+                "tags": ["meta"],
+                "summary": "Prometheus metrics of this process",
+                "description": "The text exposition format; names start with `notion_batch_`.",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The metrics.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "operationId": "getHealth",

@@ -11,7 +11,15 @@ import structlog
 from aiohttp import web
 
 from notion_batch.api.auth import PRINCIPAL
-from notion_batch.api.context import BATCHES, BROKER, DEFAULTS, HISTORY, IDEMPOTENT_STARTS, POOL
+from notion_batch.api.context import (
+    BATCHES,
+    BROKER,
+    DEFAULTS,
+    HISTORY,
+    IDEMPOTENT_STARTS,
+    METRICS,
+    POOL,
+)
 from notion_batch.api.middlewares import error_body
 from notion_batch.api.requests import (
     MAX_DURATION_SECONDS,
@@ -66,7 +74,7 @@ async def start_batch(request: web.Request) -> web.Response:
     )
     if started is None:
         raise _already_running(start.notion_page_id)
-    _log_started(started)
+    _record_started(request, started)
     return web.json_response(_started_body(started, start.duration_seconds))
 
 
@@ -100,7 +108,7 @@ async def _start_once(
         answer=answer,
     )
     if fresh:
-        _log_started(fresh[0])
+        _record_started(request, fresh[0])
     elif kept.replayed:
         log.info("batch_start_replayed", notion_page_id=start.notion_page_id, status=kept.status)
     return web.Response(
@@ -115,7 +123,8 @@ def _already_running(page_id: str) -> BatchConflict:
     return BatchConflict(f"a batch is already running for page {page_id}", notion_page_id=page_id)
 
 
-def _log_started(started: StartedBatch) -> None:
+def _record_started(request: web.Request, started: StartedBatch) -> None:
+    request.app[METRICS].batches_started.inc()
     log.info(
         "batch_started",
         notion_page_id=started.notion_page_id,
@@ -147,6 +156,7 @@ async def stop_batch(request: web.Request) -> web.Response:
     if stopped is None:
         raise BatchConflict(f"no batch is running for page {page_id}", notion_page_id=page_id)
     log.info("batch_stopped", notion_page_id=page_id, batch_run_id=stopped.run_id)
+    request.app[METRICS].batches_ended.labels(reason="stopped").inc()
     await _announce_stop(request, stopped)
     return web.json_response(
         {

@@ -30,10 +30,6 @@ from notion_batch.worker.tick import TickPolicy, TickProcessor
 
 log = structlog.get_logger(__name__)
 
-#: How long a stopping worker lets ticks in flight finish before handing them back.
-#: Kubernetes' terminationGracePeriodSeconds must be larger.
-DRAIN_SECONDS = 20.0
-
 
 def build_processor(
     pool: asyncpg.Pool,
@@ -98,7 +94,8 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
             # Shutdown, in order: not ready, take no new tick, finish or hand back, close.
             ops.set_draining()
             await broker.stop_consuming()
-            if not await consumer.drain(DRAIN_SECONDS):
+            processor.request_stop()
+            if not await consumer.drain(settings.drain_seconds):
                 log.warning("worker_drain_timeout", in_flight=consumer.in_flight)
                 await consumer.cancel_in_flight()
         finally:

@@ -114,18 +114,18 @@ class NotionRecorder:
                     await self._gateway.check_todo(item.block_id)
                 except (NotionAccessError, NotionUnavailable) as exc:
                     return exc
+                # Committed one by one: a worker dying mid-batch leaves only the checks in
+                # flight to be sent again, not every check Notion already confirmed.
+                await self._todos.mark_checked([item.block_id])
                 return item.block_id
 
         outcomes = await asyncio.gather(*(check(i) for i in to_check))
-        checked = [o for o in outcomes if isinstance(o, str)]
+        report.checked += sum(1 for o in outcomes if isinstance(o, str))
         gone = [
             i.block_id
             for i, o in zip(to_check, outcomes, strict=True)
             if isinstance(o, NotionAccessError)
         ]
-        if checked:
-            await self._todos.mark_checked(checked)
-            report.checked += len(checked)
         if gone:
             # Deleted from the page (or unshared) since we read it: nothing left to check.
             log.warning("todo_check_dropped", block_ids=gone, reason="block is gone from Notion")

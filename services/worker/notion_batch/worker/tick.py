@@ -83,6 +83,12 @@ class TickProcessor:
         self._handler = handler
         self._policy = policy
         self._metrics = get_metrics()
+        self._stopping = False
+
+    def request_stop(self) -> None:
+        """The worker is shutting down: ticks in progress start no new to-do, they record
+        what they did, release the page and end, so their message is acked in time."""
+        self._stopping = True
 
     async def process(self, tick: Tick) -> TickReport:
         owner = f"{self._worker_id}/{uuid.uuid4().hex[:8]}"
@@ -139,12 +145,12 @@ class TickProcessor:
 
         after: PendingTodo | None = None
         stopped = False
-        while not stopped and _in_time(keeper, deadline):
+        while not (stopped or self._stopping) and _in_time(keeper, deadline):
             pending = await self._todos.pending(lease.notion_page_id, OUTBOX_BATCH, after=after)
             if not pending:
                 break
             for todo in pending:
-                if not _in_time(keeper, deadline):
+                if self._stopping or not _in_time(keeper, deadline):
                     break
                 if not await self._todos.may_start(lease.notion_page_id, lease.owner):
                     log.info("tick_stopping", reason="batch no longer running")
