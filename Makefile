@@ -73,7 +73,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy libs/common services/api/notion_batch services/scheduler/notion_batch \
-		services/worker/notion_batch emulator/notion_batch
+		services/worker/notion_batch services/cli/notion_batch emulator/notion_batch bench/run.py
 
 format: install
 	$(BIN)/ruff format .

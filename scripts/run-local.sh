@@ -9,6 +9,12 @@ export API_HOST="${API_HOST:-127.0.0.1}"
 export API_PORT="${API_PORT:-8000}"
 export LOG_FORMAT="${LOG_FORMAT:-console}"
 WORKERS="${WORKERS:-2}"
+# The API wants a key; locally, one well-known key unless you configure your own.
+if [[ -z "${API_KEYS:-}${API_KEYS_FILE:-}${API_AUTH:-}" ]]; then
+  export API_KEYS="local:read+write:notion-batch-local-key"
+  local_key=notion-batch-local-key
+fi
+auth_header="${local_key:+ -H 'Authorization: Bearer $local_key'}"
 DEMO_PAGE=0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f
 
 pids=()
@@ -48,13 +54,15 @@ cat <<EOF
   Metrics and probes: scheduler http://127.0.0.1:9100/metrics, workers :9101…:$((9100 + WORKERS)).
 
   Start a batch on the ${using_emulator:+demo }page (every 10 s for 2 minutes):
-    curl -s -X POST http://$API_HOST:$API_PORT/api/v1/batch/start \\
+    curl -s -X POST http://$API_HOST:$API_PORT/api/v1/batch/start$auth_header \\
          -H 'Content-Type: application/json' \\
          -d '{"notion_page_id": "$page", "interval_seconds": 10, "duration_seconds": 120}'
   Watch it:
-    curl -s http://$API_HOST:$API_PORT/api/v1/batch/status/$page
+    curl -s$auth_header http://$API_HOST:$API_PORT/api/v1/batch/status/$page
 ${using_emulator:+  See the page as Notion would show it:
     curl -s $NOTION_BASE_URL/_emulator/pages/$page
+}
+${local_key:+  The CLI: export NOTION_BATCH_API_KEY=$local_key; .venv/bin/notion-batch status $page --watch
 }
   Ctrl-C stops everything.
 

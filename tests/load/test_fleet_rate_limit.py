@@ -47,6 +47,7 @@ async def test_the_fleet_keeps_to_notions_rate_without_a_429(stack: Stack) -> No
     first = min(r["monotonic"] for r in requests)
     in_window = [r for r in requests if WINDOW[0] <= r["monotonic"] - first < WINDOW[1]]
     rate = len(in_window) / (WINDOW[1] - WINDOW[0])
+    print(f"\nNotion saw {rate:.2f} requests/s of {RATE} allowed; statuses {dict(statuses)}")
     assert rate >= 0.9 * RATE, f"only {rate:.2f} requests/s of the {RATE} allowed"
     assert rate <= RATE * 1.05, f"{rate:.2f} requests/s is over the {RATE} allowed"
 

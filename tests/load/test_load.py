@@ -55,6 +55,7 @@ async def test_200_pages_every_tick_accounted_for_and_status_stays_fast(
         await asyncio.sleep(0.05)
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(f"\nstatus p99 {p99 * 1000:.1f} ms, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms")
     assert p99 < 0.1, f"status p99 {p99 * 1000:.0f} ms over {len(latencies)} requests"
 
     db = await asyncpg.connect(database_url)
@@ -92,3 +93,4 @@ async def test_200_pages_every_tick_accounted_for_and_status_stays_fast(
     # Every tick is worked, or deliberately coalesced into the work of the tick before it.
     assert set(outcomes) <= {"worked", "busy", "stale", "recorded"}, outcomes
     assert outcomes["worked"] >= PAGES
+    print(f"ticks emitted {len(emitted)}, outcomes {dict(outcomes)}")

@@ -233,7 +233,12 @@ async def _watch(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
                 out.write("\r" + line + "\x1b[K")
             else:
                 # Without a terminal, a line per change (not per poll) keeps a log readable.
-                state = (answer["db_status"], todos.get("done"), todos.get("skipped"))
+                state = (
+                    answer["db_status"],
+                    todos.get("done"),
+                    todos.get("skipped"),
+                    todos.get("pending"),
+                )
                 if state != shown:
                     out.write(line + "\n")
                 shown = state

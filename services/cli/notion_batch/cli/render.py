@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -110,8 +110,3 @@ def progress_line(status: dict[str, Any], now: datetime, *, width: int = 24, asc
         parts.append(f"{human_duration(max(0.0, (end - now).total_seconds()))} left")
     parts.append(str(status.get("db_status", "?")))
     return "  ".join(parts[:2]) + "  · " + " · ".join(parts[2:])
-
-
-def remaining(status: dict[str, Any], now: datetime) -> timedelta | None:
-    end = parse_time(status.get("end_time"))
-    return None if end is None else end - now

@@ -2,8 +2,8 @@
 -- listing a page's to-dos in page order (the existing one covers pending to-dos only).
 
 CREATE TABLE api_idempotency_keys (
-    -- Who sent the request: the API key's name ('' while API_AUTH=disabled). Idempotency keys
-    -- are scoped per client, so one client can neither collide with nor read another's answer.
+    -- Who sent the request: the API key's name (the caller's address while API_AUTH=disabled).
+    -- Idempotency keys are per client: one can neither collide with nor read another's answer.
     client           text NOT NULL,
     idempotency_key  text NOT NULL,
     -- SHA-256 of what the request means (operation and normalised body): reusing a key for a
