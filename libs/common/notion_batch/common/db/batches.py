@@ -79,6 +79,19 @@ def _page(record: asyncpg.Record) -> str:
     return str(record["notion_page_id"])
 
 
+def _due_ticks(rows: list[asyncpg.Record]) -> list[DueTick]:
+    return [
+        DueTick(
+            notion_page_id=_page(r),
+            run_id=r["run_id"],
+            scheduled_at=r["scheduled_at"],
+            interval_seconds=r["interval_seconds"],
+            missed=r["missed"],
+        )
+        for r in rows
+    ]
+
+
 class BatchRepository:
     """The page's batch row and its runs; every method is one transaction."""
 
@@ -180,33 +193,13 @@ class BatchRepository:
         back and the ticks stay due, so a broker hiccup loses no tick.
         """
         async with self._transaction() as conn:
-            rows = await conn.fetch(sql("claim_due_ticks"), limit)
-            yield [
-                DueTick(
-                    notion_page_id=_page(r),
-                    run_id=r["run_id"],
-                    scheduled_at=r["scheduled_at"],
-                    interval_seconds=r["interval_seconds"],
-                    missed=r["missed"],
-                )
-                for r in rows
-            ]
+            yield _due_ticks(await conn.fetch(sql("claim_due_ticks"), limit))
 
     @asynccontextmanager
     async def claim_due_flushes(self, limit: int) -> AsyncIterator[list[DueTick]]:
         """Like :meth:`claim_due_ticks`, for the record-only ticks of ended batches."""
         async with self._transaction() as conn:
-            rows = await conn.fetch(sql("claim_due_flushes"), limit)
-            yield [
-                DueTick(
-                    notion_page_id=_page(r),
-                    run_id=r["run_id"],
-                    scheduled_at=r["scheduled_at"],
-                    interval_seconds=r["interval_seconds"],
-                    missed=0,
-                )
-                for r in rows
-            ]
+            yield _due_ticks(await conn.fetch(sql("claim_due_flushes"), limit))
 
     async def complete_expired(self, limit: int) -> list[EndedBatch]:
         with translate_errors():
