@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 
 from tests.e2e.conftest import unique_title
-from tests.e2e.stack import Stack, wait_for
+from tests.e2e.stack import API_KEY, TOKEN, Stack, wait_for
 
 _SAMPLE = re.compile(r"^(notion_batch_\w+?)(?:\{([^}]*)\})? ([0-9.e+-]+)$")
 
@@ -90,3 +90,35 @@ async def test_metrics_probes_and_the_story_of_one_page(stack: Stack) -> None:
     assert {"batch_started"} <= story["api"]
     assert {"tick_emitted", "batch_completed"} <= story["scheduler"]
     assert {"tick_received", "page_synced", "todo_processed", "tick_processed"} <= story["worker"]
+
+
+async def test_no_secret_in_any_log_line_error_body_or_metric(stack: Stack) -> None:
+    # A run with failures too: a page Notion refuses (404), and a request with a wrong key.
+    hidden = await stack.notion(
+        "POST", "/_emulator/pages", json={"title": unique_title(), "children": [], "shared": False}
+    )
+    await stack.start_batch(hidden["page_id"], interval_seconds=1, duration_seconds=30)
+
+    async def failed() -> dict[str, object] | None:
+        status = await stack.status(hidden["page_id"])
+        return status if status["db_status"] == "failed" else None
+
+    answer = await wait_for(failed, timeout=30, what="the batch on the hidden page to fail")
+    bodies = [json.dumps(answer)]
+    async with stack.http.get(
+        f"{stack.api_url}/api/v1/batch/status", headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as response:
+        assert response.status == 401
+        bodies.append(await response.text())
+    metrics = [
+        await (await stack.http.get(f"http://127.0.0.1:{ops_port(stack, name)}/metrics")).text()
+        for name in ("scheduler", "worker-1", "worker-2")
+    ]
+    async with stack.http.get(f"{stack.api_url}/metrics") as response:
+        assert response.status == 200
+        metrics.append(await response.text())
+    await stack.stop_all()  # flush every log
+    everything = "\n".join([*(s.log() for s in stack.services), *bodies, *metrics])
+    assert "notion_request_failed" in everything  # the failures were logged…
+    for secret in (TOKEN, API_KEY):
+        assert secret not in everything  # …without the secrets
