@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := libs/common services/api services/scheduler services/worker services/cli emulator
+# The example handler plugin, installed (editable) like a team's own plugin would be: its
+# entry point is then real to importlib.metadata, for the API, the workers and the tests
+# (tests/plugins). Not part of PACKAGES: it is no part of the product's images.
+EXAMPLES := examples/notion-batch-plugin-example
 STAMP := $(VENV)/.installed
 
 # Local services of this machine (trust auth, guest/guest); override for your own.
@@ -43,12 +47,13 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+$(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES) $(EXAMPLES))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt hatchling
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt \
 		$(addprefix -e ,$(PACKAGES))
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps $(addprefix -e ,$(EXAMPLES))
 	@touch $@
 
 migrate: install
@@ -73,7 +78,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy libs/common services/api/notion_batch services/scheduler/notion_batch \
-		services/worker/notion_batch services/cli/notion_batch emulator/notion_batch bench/run.py
+		services/worker/notion_batch services/cli/notion_batch emulator/notion_batch bench/run.py \
+		examples/notion-batch-plugin-example/src
 
 format: install
 	$(BIN)/ruff format .

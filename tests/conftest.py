@@ -126,6 +126,20 @@ async def amqp_namespace(amqp_url: str) -> AsyncIterator[str]:
         await connection.close()
 
 
+#: Folders whose tests start the services as real processes.
+_PROCESS_SUITES = (
+    "/tests/e2e/",
+    "/tests/faults/",
+    "/tests/load/",
+    "/tests/outages/",
+    "/tests/cli/",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the tests that restart PostgreSQL and RabbitMQ last, after everything else."""
+    """Mark the real-process suites ``e2e`` (so ``make test-fast`` leaves them out), and run
+    the tests that restart PostgreSQL and RabbitMQ last, after everything else."""
+    for item in items:
+        if any(folder in str(item.path) for folder in _PROCESS_SUITES):
+            item.add_marker(pytest.mark.e2e)
     items.sort(key=lambda item: "/tests/outages/" in str(item.path))

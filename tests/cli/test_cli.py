@@ -238,7 +238,7 @@ async def test_migrate_applies_the_schema_once(postgres_url: str) -> None:
     try:
         first = await run_cli("migrate", env={"DATABASE_URL": url, "LOG_FORMAT": "json"})
         assert first.code == 0, first.err
-        assert "migrations applied: 0001_initial, 0002_api" in first.out
+        assert "migrations applied: 0001_initial, 0002_api, 0003_handlers" in first.out
         second = await run_cli("migrate", env={"DATABASE_URL": url, "LOG_FORMAT": "json"})
         assert second.code == 0
         assert "migrations applied: none (up to date)" in second.out

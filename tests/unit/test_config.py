@@ -20,7 +20,7 @@ def test_defaults_follow_the_guide() -> None:
     assert settings.batch.duration_seconds == 900
     assert settings.port == 8000
     worker = WorkerSettings.from_env(BASE)
-    assert worker.handler == "notion_batch.worker.handlers:complete"
+    assert worker.handler == "complete"
     assert worker.notion.base_url == "https://api.notion.com"
     assert worker.notion.rate_limit_per_second == 3.0
     assert worker.record_mode == "page_log"

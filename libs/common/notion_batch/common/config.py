@@ -17,11 +17,11 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from notion_batch.common.errors import ConfigError
+from notion_batch.common.handlers import DEFAULT_HANDLER, resolve
 
 #: The Notion API version we speak, pinned so that a Notion release cannot change shapes under us.
 NOTION_VERSION = "2025-09-03"
 NOTION_DEFAULT_BASE_URL = "https://api.notion.com"
-DEFAULT_HANDLER = "notion_batch.worker.handlers:complete"
 
 RecordMode = Literal["page_log", "todo_children"]
 LogFormat = Literal["json", "console"]
@@ -386,8 +386,32 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """The built-in ``webhook`` handler: where it POSTs each to-do, and how long it waits."""
+
+    #: ``None``: not configured, so batches choosing ``webhook`` fail their to-dos (retried).
+    url: str | None
+    timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Env, *, required: bool) -> WebhookSettings:
+        url = env.optional("TODO_WEBHOOK_URL")
+        if url is None and required:
+            raise ConfigError("TODO_WEBHOOK_URL", "is required when TODO_HANDLER is webhook")
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    "TODO_WEBHOOK_URL", "must be a URL starting with http:// or https://"
+                )
+        timeout = env.number("TODO_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600.0)
+        return cls(url=url, timeout_seconds=timeout)
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
-    #: ``module:function`` of the async handler run on each to-do.
+    #: The default handler of this worker's batches: an installed handler's name (``complete``,
+    #: ``webhook``, a plugin's) or ``module:function``. A batch may choose another by name.
     handler: str
     max_attempts: int
     handler_timeout_seconds: float
@@ -399,6 +423,7 @@ class WorkerSettings:
     #: Kubernetes' terminationGracePeriodSeconds must be larger.
     drain_seconds: float
     record_mode: RecordMode
+    webhook: WebhookSettings
     #: ``shared``: one Notion rate limit for the fleet (in PostgreSQL); ``local``: per process.
     notion_rate_limit_scope: Literal["shared", "local"]
     database: DatabaseSettings
@@ -412,11 +437,7 @@ class WorkerSettings:
         env = Env(environ)
         concurrency = env.integer("WORKER_CONCURRENCY", 4, minimum=1, maximum=256)
         handler = env.string("TODO_HANDLER", DEFAULT_HANDLER)
-        module, _, function = handler.partition(":")
-        if not module or not function:
-            raise ConfigError(
-                "TODO_HANDLER", f"must look like 'package.module:function', got {handler!r}"
-            )
+        resolve(handler, variable="TODO_HANDLER")
         mode = env.choice("NOTION_RECORD_MODE", "page_log", ("page_log", "todo_children"))
         return cls(
             handler=handler,
@@ -430,6 +451,7 @@ class WorkerSettings:
                 "WORKER_DRAIN_SECONDS", DEFAULT_WORKER_DRAIN_SECONDS, minimum=0.0, maximum=3600.0
             ),
             record_mode="todo_children" if mode == "todo_children" else "page_log",
+            webhook=WebhookSettings.from_env(env, required=handler == "webhook"),
             notion_rate_limit_scope=(
                 "local"
                 if env.choice("NOTION_RATE_LIMIT_SCOPE", "shared", ("shared", "local")) == "local"

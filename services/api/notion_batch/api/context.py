@@ -22,5 +22,7 @@ DEFAULTS = web.AppKey("batch_defaults", BatchDefaults)
 METRICS = web.AppKey("metrics", Metrics)
 #: (method, route pattern) → the scope a key needs; routes not listed are public.
 ROUTE_SCOPES = web.AppKey("route_scopes", dict[tuple[str, str], Scope])
+#: The installed handlers' names a batch may choose, discovered once at startup.
+HANDLER_NAMES = web.AppKey("handler_names", tuple[str, ...])
 #: The OpenAPI document, built once at startup.
 OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -17,6 +17,7 @@ from notion_batch.api.context import (
     BATCHES,
     BROKER,
     DEFAULTS,
+    HANDLER_NAMES,
     HISTORY,
     IDEMPOTENT_STARTS,
     METRICS,
@@ -33,6 +34,7 @@ from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.db.pool import create_pool
 from notion_batch.common.errors import ConfigError, UnavailableError
+from notion_batch.common.handlers import handler_names
 from notion_batch.common.logging import configure_logging
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics, get_metrics
@@ -81,7 +83,9 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
         handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES},
     )
     app[DEFAULTS] = settings.batch
-    app[OPENAPI] = build_document(_version())
+    # The same registry the workers open their handlers from (names only, nothing imported).
+    app[HANDLER_NAMES] = handler_names()
+    app[OPENAPI] = build_document(_version(), handlers=app[HANDLER_NAMES])
     metrics = get_metrics() if registry is REGISTRY else Metrics(registry)
     app[METRICS] = metrics
 

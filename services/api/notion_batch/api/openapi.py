@@ -8,6 +8,7 @@ constants the validation uses, so the document cannot promise what the API refus
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from notion_batch.api.middlewares import MAX_BODY_BYTES, RETRY_AFTER_SECONDS
@@ -24,6 +25,7 @@ from notion_batch.api.requests import (
     TODO_STATUSES,
     TODOS_LIMIT,
 )
+from notion_batch.common.handlers import handler_names
 
 Json = dict[str, Any]
 
@@ -96,7 +98,25 @@ _PAGE_ID_IN = {
 _BATCH_STATUS = {"type": "string", "enum": ["idle", "running", "completed", "failed"]}
 
 
-def _schemas() -> Json:
+def _handler_in(handlers: Sequence[str]) -> Json:
+    return {
+        "oneOf": [{"type": "string", "enum": list(handlers)}, {"type": "null"}],
+        "description": (
+            "The handler run on each to-do, one of those installed (built-ins `complete` and "
+            "`webhook`, and plugins of the `notion_batch.handlers` entry point group). "
+            "Default (or null): the workers' TODO_HANDLER."
+        ),
+        "examples": ["webhook"],
+    }
+
+
+_HANDLER_OUT = {
+    **_nullable({"type": "string"}),
+    "description": "The handler the run chose; null: the workers' default (TODO_HANDLER).",
+}
+
+
+def _schemas(handlers: Sequence[str]) -> Json:
     return {
         "Error": {
             "type": "object",
@@ -131,8 +151,9 @@ def _schemas() -> Json:
                         "maximum": MAX_DURATION_SECONDS,
                         "description": "Lifetime of the batch (default: BATCH_DURATION_SECONDS).",
                     },
+                    "handler": _handler_in(handlers),
                 },
-                optional=("interval_seconds", "duration_seconds"),
+                optional=("interval_seconds", "duration_seconds", "handler"),
             ),
             "examples": [
                 {"notion_page_id": _EXAMPLE_PAGE, "interval_seconds": 10, "duration_seconds": 120}
@@ -148,6 +169,7 @@ def _schemas() -> Json:
                 "run_id": {"type": "integer", "minimum": 1},
                 "interval_seconds": {"type": "integer", "minimum": 1},
                 "duration_seconds": {"type": "integer", "minimum": 1},
+                "handler": _HANDLER_OUT,
             }
         ),
         "StopResponse": _object(
@@ -209,6 +231,7 @@ def _schemas() -> Json:
                 "start_time": _nullable(_TIME),
                 "end_time": _nullable(_TIME),
                 "interval_seconds": _nullable({"type": "integer"}),
+                "handler": _HANDLER_OUT,
                 "ticks": {"type": "integer", "minimum": 0},
                 "todos": _object(
                     {
@@ -660,8 +683,10 @@ def _paths() -> Json:
     }
 
 
-def build_document(version: str) -> Json:
-    """The OpenAPI 3.1 document of this API, at ``version``."""
+def build_document(version: str, *, handlers: Sequence[str] | None = None) -> Json:
+    """The OpenAPI 3.1 document of this API, at ``version``; a start's ``handler`` is one of
+    ``handlers`` (default: those installed here)."""
+    handlers = handler_names() if handlers is None else handlers
     return {
         "openapi": "3.1.0",
         "info": {
@@ -678,7 +703,7 @@ def build_document(version: str) -> Json:
         ],
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(handlers),
             "responses": _responses(),
             "parameters": _parameters(),
             "securitySchemes": {

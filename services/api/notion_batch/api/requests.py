@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,8 @@ class StartRequest:
     notion_page_id: str
     interval_seconds: int
     duration_seconds: int
+    #: The installed handler the batch runs on its to-dos; ``None``: the worker's default.
+    handler: str | None
     #: What the request means, for ``Idempotency-Key``: the same start said differently (a URL
     #: instead of the id, other spacing) hashes the same; defaults are not filled in, so a
     #: retry after a configuration change still matches.
@@ -166,8 +169,25 @@ def _positive_int(body: dict[str, Any], field: str, default: int, maximum: int) 
     return value
 
 
-def parse_start(body: dict[str, Any], defaults: BatchDefaults) -> StartRequest:
-    _reject_unknown(body, {"notion_page_id", "interval_seconds", "duration_seconds"})
+def _handler(body: dict[str, Any], handlers: Collection[str]) -> str | None:
+    value = body.get("handler")
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in handlers:
+        shown = repr(value[:100]) if isinstance(value, str) else type(value).__name__
+        raise RequestInvalid(
+            f"handler must be one of the installed handlers ({', '.join(sorted(handlers))}), "
+            f"got {shown}",
+            field="handler",
+        )
+    return value
+
+
+def parse_start(
+    body: dict[str, Any], defaults: BatchDefaults, handlers: Collection[str]
+) -> StartRequest:
+    """A start request; ``handlers`` are the installed handlers' names a batch may choose."""
+    _reject_unknown(body, {"notion_page_id", "interval_seconds", "duration_seconds", "handler"})
     page = body.get("notion_page_id")
     if page is None:
         raise RequestInvalid("notion_page_id is required", field="notion_page_id")
@@ -180,14 +200,18 @@ def parse_start(body: dict[str, Any], defaults: BatchDefaults) -> StartRequest:
     duration = _positive_int(
         body, "duration_seconds", defaults.duration_seconds, MAX_DURATION_SECONDS
     )
-    meaning = {
+    handler = _handler(body, handlers)
+    meaning: dict[str, Any] = {
         "operation": "start",
         "notion_page_id": canonical,
         "interval_seconds": interval if "interval_seconds" in body else None,
         "duration_seconds": duration if "duration_seconds" in body else None,
     }
+    # Only when chosen: a start without one keeps the fingerprint it had before handlers.
+    if handler is not None:
+        meaning["handler"] = handler
     fingerprint = hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
-    return StartRequest(canonical, interval, duration, fingerprint)
+    return StartRequest(canonical, interval, duration, handler, fingerprint)
 
 
 def parse_extend(body: dict[str, Any]) -> int:

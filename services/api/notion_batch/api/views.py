@@ -15,6 +15,7 @@ from notion_batch.api.context import (
     BATCHES,
     BROKER,
     DEFAULTS,
+    HANDLER_NAMES,
     HISTORY,
     IDEMPOTENT_STARTS,
     METRICS,
@@ -57,7 +58,8 @@ _STARTING_MESSAGE = "running — waiting for the first tick"
 
 async def start_batch(request: web.Request) -> web.Response:
     key = idempotency_key(request)
-    start = parse_start(await json_object(request), request.app[DEFAULTS])
+    handlers: tuple[str, ...] = request.app[HANDLER_NAMES]
+    start = parse_start(await json_object(request), request.app[DEFAULTS], handlers)
     broker = request.app[BROKER]
 
     async def publish(started: StartedBatch) -> None:
@@ -70,6 +72,7 @@ async def start_batch(request: web.Request) -> web.Response:
         interval_seconds=start.interval_seconds,
         duration_seconds=start.duration_seconds,
         message=_STARTING_MESSAGE,
+        handler=start.handler,
         before_commit=publish,
     )
     if started is None:
@@ -104,6 +107,7 @@ async def _start_once(
         interval_seconds=start.interval_seconds,
         duration_seconds=start.duration_seconds,
         message=_STARTING_MESSAGE,
+        handler=start.handler,
         before_commit=publish,
         answer=answer,
     )
@@ -131,6 +135,7 @@ def _record_started(request: web.Request, started: StartedBatch) -> None:
         batch_run_id=started.run_id,
         interval_seconds=started.interval_seconds,
         end_time=iso(started.end_time),
+        handler=started.handler,
     )
 
 
@@ -147,6 +152,7 @@ def _started_body(started: StartedBatch, duration_seconds: int) -> dict[str, Any
         "run_id": started.run_id,
         "interval_seconds": started.interval_seconds,
         "duration_seconds": duration_seconds,
+        "handler": started.handler,
     }
 
 
@@ -243,6 +249,7 @@ async def batch_status(request: web.Request) -> web.Response:
             "start_time": iso(status.start_time),
             "end_time": iso(status.end_time),
             "interval_seconds": status.interval_seconds,
+            "handler": status.handler,
             "ticks": status.ticks,
             "todos": {
                 "done": status.todos_done,

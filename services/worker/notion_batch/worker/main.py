@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Mapping
 
 import asyncpg
 import structlog
@@ -23,7 +24,7 @@ from notion_batch.common.notion.ratelimit import RateLimiter, TokenBucketLimiter
 from notion_batch.common.ops_server import serve_ops
 from notion_batch.common.readiness import ServiceReadiness
 from notion_batch.worker.consumer import TickConsumer
-from notion_batch.worker.handlers import Handler, load_handler
+from notion_batch.worker.handlers import Handler, HandlerContext, Handlers, open_handlers
 from notion_batch.worker.recorder import NotionRecorder
 from notion_batch.worker.sync import TodoSync
 from notion_batch.worker.tick import TickPolicy, TickProcessor
@@ -35,13 +36,22 @@ def build_processor(
     pool: asyncpg.Pool,
     notion: NotionGateway,
     *,
-    handler: Handler,
+    handlers: Handlers | None = None,
+    handler: Handler | None = None,
     policy: TickPolicy,
     record_mode: RecordMode,
     worker_id: str,
     reconcile_delay_seconds: float,
 ) -> TickProcessor:
-    """Wire a tick processor from its parts (the service and the tests use this)."""
+    """Wire a tick processor from its parts (the service and the tests use this).
+
+    ``handlers`` are the worker's open handlers; a test may give one ``handler`` instead,
+    which then runs for every batch, whatever it chose.
+    """
+    if handlers is None:
+        if handler is None:
+            raise TypeError("build_processor needs handlers or a handler")
+        handlers = Handlers(handler)
     todos = TodoRepository(pool)
     return TickProcessor(
         worker_id=worker_id,
@@ -52,17 +62,23 @@ def build_processor(
         recorder=NotionRecorder(
             notion, todos, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
         ),
-        handler=handler,
+        handlers=handlers,
         policy=policy,
     )
 
 
-async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
-    handler = load_handler(settings.handler)
+async def serve(
+    settings: WorkerSettings, stop: asyncio.Event, environ: Mapping[str, str] | None = None
+) -> None:
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     readiness = ServiceReadiness(needs_consumers=True)
-    # The ops port comes first, so liveness answers while the worker waits for its backends.
+    ctx = HandlerContext(
+        name=settings.handler, settings=settings, environ=os.environ if environ is None else environ
+    )
+    # Handlers open first (a default that cannot is a configuration error, exit 2), then the
+    # ops port, so liveness answers while the worker waits for its backends; all close last.
     async with (
+        open_handlers(ctx) as handlers,
         serve_ops(settings.ops.host, settings.ops.port, ready=readiness) as ops,
         pool_context(settings.database) as pool,
         NotionGateway(settings.notion, limiter=_notion_limiter(settings, pool)) as notion,
@@ -72,7 +88,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         processor = build_processor(
             pool,
             notion,
-            handler=handler,
+            handlers=handlers,
             policy=TickPolicy(
                 max_attempts=settings.max_attempts,
                 handler_timeout_seconds=settings.handler_timeout_seconds,
@@ -120,5 +136,6 @@ def main() -> None:
         WorkerSettings.from_env,
         lambda s: s.log,
         serve,
-        secrets=lambda s: [s.notion.token],
+        # A webhook URL may hold a token of its own (as Slack's do).
+        secrets=lambda s: [s.notion.token, *([s.webhook.url] if s.webhook.url else [])],
     )

@@ -24,7 +24,14 @@ from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
 from notion_batch.common.db.todos import PendingTodo, TodoRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
-from notion_batch.worker.handlers import Handler, Outcome, Todo, as_outcome
+from notion_batch.worker.handlers import (
+    Handler,
+    Handlers,
+    HandlerUnavailable,
+    Outcome,
+    Todo,
+    as_outcome,
+)
 from notion_batch.worker.lease_keeper import LeaseKeeper
 from notion_batch.worker.recorder import OUTBOX_BATCH, NotionRecorder
 from notion_batch.worker.sync import PageGone, TodoSync
@@ -71,7 +78,7 @@ class TickProcessor:
         todos: TodoRepository,
         sync: TodoSync,
         recorder: NotionRecorder,
-        handler: Handler,
+        handlers: Handlers,
         policy: TickPolicy,
     ) -> None:
         self._worker_id = worker_id
@@ -80,7 +87,7 @@ class TickProcessor:
         self._todos = todos
         self._sync = sync
         self._recorder = recorder
-        self._handler = handler
+        self._handlers = handlers
         self._policy = policy
         self._metrics = get_metrics()
         self._stopping = False
@@ -143,6 +150,7 @@ class TickProcessor:
             report.outcome = "failed"
             return
 
+        handler = self._handler(lease)
         after: PendingTodo | None = None
         stopped = False
         while not (stopped or self._stopping) and _in_time(keeper, deadline):
@@ -156,7 +164,7 @@ class TickProcessor:
                     log.info("tick_stopping", reason="batch no longer running")
                     stopped = True
                     break
-                await self._process_one(lease, todo, report)
+                await self._process_one(lease, handler, todo, report)
                 after = todo
             if keeper.lost:
                 break
@@ -166,7 +174,24 @@ class TickProcessor:
         if not keeper.lost:
             await self._record(lease, report)
 
-    async def _process_one(self, lease: Lease, todo: PendingTodo, report: TickReport) -> None:
+    def _handler(self, lease: Lease) -> Handler:
+        """The handler the batch chose (``None``: this worker's default)."""
+        try:
+            return self._handlers.get(lease.handler)
+        except HandlerUnavailable as exc:
+            log.warning("handler_unavailable", handler=exc.name, reason=exc.reason)
+            unavailable = exc
+
+            # Each to-do fails with the reason, as if the handler had raised: retried on later
+            # ticks (perhaps by a worker that has it), then skipped with the reason kept.
+            async def fail(_: Todo) -> Outcome:
+                raise unavailable
+
+            return fail
+
+    async def _process_one(
+        self, lease: Lease, handler: Handler, todo: PendingTodo, report: TickReport
+    ) -> None:
         item = Todo(
             block_id=todo.block_id,
             notion_page_id=lease.notion_page_id,
@@ -177,7 +202,7 @@ class TickProcessor:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._policy.handler_timeout_seconds):
-                outcome = as_outcome(await self._handler(item))
+                outcome = as_outcome(await handler(item))
         except TimeoutError:
             await self._record_failure(
                 lease,

@@ -21,6 +21,8 @@ class StartedBatch:
     start_time: datetime
     end_time: datetime
     interval_seconds: int
+    #: The handler chosen for the run; ``None``: the worker's default.
+    handler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class BatchStatus:
     start_time: datetime | None
     end_time: datetime | None
     interval_seconds: int | None
+    #: The handler the current run chose; ``None``: the worker's default.
+    handler: str | None
     ticks: int
     todos_done: int
     todos_skipped: int
@@ -79,6 +83,18 @@ def _page(record: asyncpg.Record) -> str:
     return str(record["notion_page_id"])
 
 
+def started_batch(row: asyncpg.Record) -> StartedBatch:
+    """A ``start_batch`` row."""
+    return StartedBatch(
+        notion_page_id=_page(row),
+        run_id=row["run_id"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        interval_seconds=row["interval_seconds"],
+        handler=row["handler"],
+    )
+
+
 def _due_ticks(rows: list[asyncpg.Record]) -> list[DueTick]:
     return [
         DueTick(
@@ -105,6 +121,7 @@ class BatchRepository:
         interval_seconds: int,
         duration_seconds: int,
         message: str,
+        handler: str | None = None,
         before_commit: Callable[[StartedBatch], Awaitable[Any]] | None = None,
     ) -> StartedBatch | None:
         """Start the page's batch; ``None`` if it is already running.
@@ -114,17 +131,16 @@ class BatchRepository:
         """
         async with self._transaction() as conn:
             row = await conn.fetchrow(
-                sql("start_batch"), notion_page_id, interval_seconds, duration_seconds, message
+                sql("start_batch"),
+                notion_page_id,
+                interval_seconds,
+                duration_seconds,
+                message,
+                handler,
             )
             if row is None:
                 return None
-            started = StartedBatch(
-                notion_page_id=_page(row),
-                run_id=row["run_id"],
-                start_time=row["start_time"],
-                end_time=row["end_time"],
-                interval_seconds=row["interval_seconds"],
-            )
+            started = started_batch(row)
             if before_commit is not None:
                 await before_commit(started)
             return started
@@ -162,6 +178,7 @@ class BatchRepository:
             start_time=row["start_time"],
             end_time=row["end_time"],
             interval_seconds=row["interval_seconds"],
+            handler=row["handler"],
             ticks=row["ticks"] or 0,
             todos_done=row["todos_done"] or 0,
             todos_skipped=row["todos_skipped"] or 0,

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from notion_batch.common.db.batches import StartedBatch
+from notion_batch.common.db.batches import StartedBatch, started_batch
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
 from notion_batch.common.errors import NotionBatchError
@@ -253,6 +253,7 @@ class IdempotentStarts:
         message: str,
         before_commit: Callable[[StartedBatch], Awaitable[Any]],
         answer: AnswerBuilder,
+        handler: str | None = None,
     ) -> IdempotentAnswer:
         """Start the page's batch unless ``key`` was seen; raises :class:`IdempotencyKeyReused`."""
         with translate_errors():
@@ -264,17 +265,16 @@ class IdempotentStarts:
                     return await self._kept_answer(conn, client, key, request_hash)
                 await conn.execute(sql("idempotency_purge"), _PURGE_PER_CLAIM)
                 row = await conn.fetchrow(
-                    sql("start_batch"), notion_page_id, interval_seconds, duration_seconds, message
+                    sql("start_batch"),
+                    notion_page_id,
+                    interval_seconds,
+                    duration_seconds,
+                    message,
+                    handler,
                 )
                 started = None
                 if row is not None:
-                    started = StartedBatch(
-                        notion_page_id=str(row["notion_page_id"]),
-                        run_id=row["run_id"],
-                        start_time=row["start_time"],
-                        end_time=row["end_time"],
-                        interval_seconds=row["interval_seconds"],
-                    )
+                    started = started_batch(row)
                     await before_commit(started)
                 status, body = answer(started)
                 await conn.execute(sql("idempotency_store"), client, key, status, body)

@@ -25,6 +25,8 @@ class Lease:
     owner: str
     end_time: datetime
     interval_seconds: int
+    #: The handler the run chose at start; ``None``: the worker's default.
+    handler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class LeaseRepository:
                     owner=owner,
                     end_time=row["end_time"],
                     interval_seconds=row["interval_seconds"],
+                    handler=row["handler"],
                 )
             state = await self._pool.fetchrow(sql("lease_state"), notion_page_id)
         return _refusal(state, run_id)

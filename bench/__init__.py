@@ -1,0 +1,1 @@
+"""notion-batch benchmarks: `python bench/run.py` (see run.py)."""

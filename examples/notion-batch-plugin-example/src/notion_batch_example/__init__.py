@@ -1,0 +1,1 @@
+"""An example notion-batch handler plugin (see ``triage``)."""
