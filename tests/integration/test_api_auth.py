@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from notion_batch.api.main import create_app
 from notion_batch.common.config import ApiSettings
 from notion_batch.common.errors import ConfigError
+from tests.integration.conftest import ApiClientFactory
 
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 READ_KEY = "reader-key-0123456789abcdef"
@@ -37,25 +38,13 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def base_env(database_url: str, amqp_url: str, amqp_namespace: str) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, "AMQP_NAMESPACE": amqp_namespace}
-
-
-@pytest.fixture
-async def make_client(base_env: dict[str, str]) -> AsyncIterator[ClientFactory]:
-    """Builds an API with ``base_env`` plus the given variables (keys by default)."""
-    clients: list[TestClient] = []
+def make_client(make_api_client: ApiClientFactory) -> ClientFactory:
+    """An API with the test keys, plus the given variables."""
 
     async def make(**env: str) -> TestClient:
-        settings = ApiSettings.from_env({**base_env, "API_KEYS": KEYS, **env})
-        client = TestClient(TestServer(create_app(settings)))
-        await client.start_server()
-        clients.append(client)
-        return client
+        return await make_api_client({"API_KEYS": KEYS, **env})
 
-    yield make
-    for client in clients:
-        await client.close()
+    return make
 
 
 @pytest.fixture
@@ -66,17 +55,17 @@ async def client(make_client: ClientFactory) -> TestClient:
 # -- configuration ---------------------------------------------------------------------------
 
 
-def test_without_keys_the_api_refuses_to_be_built(base_env: dict[str, str]) -> None:
+def test_without_keys_the_api_refuses_to_be_built(api_env: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as caught:
-        create_app(ApiSettings.from_env(base_env))
+        create_app(ApiSettings.from_env(api_env))
     assert caught.value.variable == "API_KEYS"
     assert "API_AUTH=disabled" in str(caught.value)
 
 
-def test_without_keys_the_entry_point_exits_2_with_one_line(base_env: dict[str, str]) -> None:
+def test_without_keys_the_entry_point_exits_2_with_one_line(api_env: dict[str, str]) -> None:
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "notion-batch-api")],
-        env={"PATH": os.environ["PATH"], **base_env},
+        env={"PATH": os.environ["PATH"], **api_env},
         capture_output=True,
         text=True,
         timeout=30,
@@ -89,7 +78,7 @@ def test_without_keys_the_entry_point_exits_2_with_one_line(base_env: dict[str, 
 
 
 def test_keys_come_from_the_environment_and_a_secret_file(
-    base_env: dict[str, str], tmp_path: Path
+    api_env: dict[str, str], tmp_path: Path
 ) -> None:
     secret_file = tmp_path / "api-keys"
     secret_file.write_text(
@@ -97,7 +86,7 @@ def test_keys_come_from_the_environment_and_a_secret_file(
         f"dash:read:sha256:{'ab' * 32}\n"
     )
     settings = ApiSettings.from_env(
-        {**base_env, "API_KEYS": f"ci:read+write:{'c' * 16}", "API_KEYS_FILE": str(secret_file)}
+        {**api_env, "API_KEYS": f"ci:read+write:{'c' * 16}", "API_KEYS_FILE": str(secret_file)}
     )
     keys = {key.name: key for key in settings.auth.keys}
     assert set(keys) == {"ci", "ops", "dash"}
@@ -138,10 +127,10 @@ def test_keys_come_from_the_environment_and_a_secret_file(
     ],
 )
 def test_bad_auth_settings_name_the_variable_and_never_the_secret(
-    base_env: dict[str, str], env: dict[str, str], variable: str, problem: str
+    api_env: dict[str, str], env: dict[str, str], variable: str, problem: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        ApiSettings.from_env({**base_env, **env})
+        ApiSettings.from_env({**api_env, **env})
     assert caught.value.variable == variable
     assert problem in str(caught.value)
     assert "secret-0123456789abc" not in str(caught.value)

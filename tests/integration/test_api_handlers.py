@@ -3,32 +3,18 @@ stored on the run, answered by start and status. In-process, real PostgreSQL and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from notion_batch.api.main import create_app
-from notion_batch.common.config import ApiSettings
 from notion_batch.common.handlers import handler_names
+from tests.integration.conftest import ApiClientFactory
 
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 
 
 @pytest.fixture
-async def client(
-    database_url: str, amqp_url: str, amqp_namespace: str
-) -> AsyncIterator[TestClient]:
-    settings = ApiSettings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "AMQP_URL": amqp_url,
-            "AMQP_NAMESPACE": amqp_namespace,
-            "API_AUTH": "disabled",
-        }
-    )
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
+async def client(make_api_client: ApiClientFactory) -> TestClient:
+    return await make_api_client({"API_AUTH": "disabled"})
 
 
 async def test_a_chosen_handler_is_stored_and_answered(client: TestClient) -> None:

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from notion_batch.api.main import create_app
-from notion_batch.common.config import ApiSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.todos import SyncedTodo, TodoRepository
+from tests.integration.conftest import ApiClientFactory
 
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 KEY = "history-writer-0123456789abcdef"
@@ -24,19 +22,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
-async def client(
-    database_url: str, amqp_url: str, amqp_namespace: str
-) -> AsyncIterator[TestClient]:
-    settings = ApiSettings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "AMQP_URL": amqp_url,
-            "AMQP_NAMESPACE": amqp_namespace,
-            "API_KEYS": f"ops:write:{KEY}",
-        }
-    )
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
+async def client(make_api_client: ApiClientFactory) -> TestClient:
+    return await make_api_client({"API_KEYS": f"ops:write:{KEY}"})
 
 
 async def call(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
-from notion_batch.api.main import create_app
-from notion_batch.common.config import ApiSettings
+from tests.integration.conftest import ApiClientFactory
 
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 KEY = "metrics-writer-0123456789abcdef"
@@ -22,19 +19,8 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-async def client(
-    database_url: str, amqp_url: str, amqp_namespace: str, registry: CollectorRegistry
-) -> AsyncIterator[TestClient]:
-    settings = ApiSettings.from_env(
-        {
-            "DATABASE_URL": database_url,
-            "AMQP_URL": amqp_url,
-            "AMQP_NAMESPACE": amqp_namespace,
-            "API_KEYS": f"ops:write:{KEY}",
-        }
-    )
-    async with TestClient(TestServer(create_app(settings, registry=registry))) as test_client:
-        yield test_client
+async def client(make_api_client: ApiClientFactory, registry: CollectorRegistry) -> TestClient:
+    return await make_api_client({"API_KEYS": f"ops:write:{KEY}"}, registry=registry)
 
 
 async def test_requests_and_batches_are_counted_by_route_template_never_by_path(

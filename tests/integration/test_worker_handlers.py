@@ -11,12 +11,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from notion_batch.common.config import NotionSettings, WorkerSettings
+from notion_batch.common.config import WorkerSettings
 from notion_batch.common.db.batches import BatchRepository, StartedBatch
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
-from notion_batch.common.notion.retry import RetryPolicy
-from notion_batch.emulator import EmulatorConfig, RunningEmulator, run_emulator
+from notion_batch.emulator import RunningEmulator
 from notion_batch.worker.handlers import HandlerContext, Handlers, open_handlers
 from notion_batch.worker.main import build_processor
 from notion_batch.worker.tick import TickPolicy, TickProcessor
@@ -24,29 +23,6 @@ from tests.support.webhook_receiver import Answer, Receiver, webhook_receiver
 
 POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)
 BASE = {"DATABASE_URL": "postgresql://u@localhost/db", "AMQP_URL": "amqp://g:g@localhost/"}
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningEmulator]:
-    async with run_emulator(EmulatorConfig(rate_limit=None)) as emu:
-        yield emu
-
-
-@pytest.fixture
-async def notion(emulator: RunningEmulator) -> AsyncIterator[NotionGateway]:
-    settings = NotionSettings(
-        token=emulator.token,
-        base_url=emulator.url,
-        version="2025-09-03",
-        rate_limit_per_second=1000,
-        rate_limit_burst=1,
-        timeout_seconds=1.0,
-        max_attempts=2,
-        max_retry_after_seconds=5,
-    )
-    policy = RetryPolicy.from_settings(settings, base_delay=0.01, max_delay=0.05)
-    async with NotionGateway(settings, retry_policy=policy) as gateway:
-        yield gateway
 
 
 @pytest.fixture

@@ -9,20 +9,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 
-from notion_batch.common.config import NotionSettings, RecordMode
+from notion_batch.common.config import RecordMode
 from notion_batch.common.db.batches import BatchRepository, StartedBatch
 from notion_batch.common.db.todos import TodoRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
-from notion_batch.common.notion.retry import RetryPolicy
-from notion_batch.emulator import EmulatorConfig, Fault, RunningEmulator, run_emulator
+from notion_batch.emulator import Fault, RunningEmulator
 from notion_batch.worker.handlers import Handler, Outcome, Todo, complete
 from notion_batch.worker.main import build_processor
 from notion_batch.worker.tick import TickPolicy, TickProcessor
@@ -30,29 +29,6 @@ from notion_batch.worker.tick import TickPolicy, TickProcessor
 POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)
 #: The emulator's stalled append lands after 1.5 s; the read-back waits past that.
 RECONCILE_DELAY = 2.0
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningEmulator]:
-    async with run_emulator(EmulatorConfig(rate_limit=None)) as emu:
-        yield emu
-
-
-@pytest.fixture
-async def notion(emulator: RunningEmulator) -> AsyncIterator[NotionGateway]:
-    settings = NotionSettings(
-        token=emulator.token,
-        base_url=emulator.url,
-        version="2025-09-03",
-        rate_limit_per_second=1000,
-        rate_limit_burst=1,
-        timeout_seconds=1.0,
-        max_attempts=2,
-        max_retry_after_seconds=5,
-    )
-    policy = RetryPolicy.from_settings(settings, base_delay=0.01, max_delay=0.05)
-    async with NotionGateway(settings, retry_policy=policy) as gateway:
-        yield gateway
 
 
 def processor(

@@ -226,9 +226,15 @@ class Broker:
 
     async def _close_connection(self) -> None:
         connection, self._connection = self._connection, None
-        self._channel = None
-        if connection is not None:
-            try:
+        channel, self._channel = self._channel, None
+        try:
+            if channel is not None and not channel.is_closed:
+                await channel.close()
+            if connection is not None:
                 await connection.close()
-            except _AMQP_ERRORS as exc:
-                log.warning("broker_close_failed", error=str(exc))
+        except _AMQP_ERRORS as exc:
+            log.warning("broker_close_failed", error=str(exc))
+        # aio-pika runs each closed channel's close callback in a task of its own; let those
+        # finish now, or they are still pending when the service's event loop closes.
+        for _ in range(3):
+            await asyncio.sleep(0)
