@@ -41,7 +41,7 @@ from bench.common import (
     wait_for_log,
 )
 from notion_batch.common.config import BrokerSettings
-from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.batches import BatchRepository, NewBatch
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.messaging.messages import Tick
 
@@ -254,7 +254,7 @@ async def _create_pages(
             page_id = (await response.json())["page_id"]
         # Long interval and duration: one tick works the whole page, nothing expires meanwhile.
         started = await batches.start(
-            page_id, interval_seconds=1200, duration_seconds=7200, message="running"
+            NewBatch(page_id, interval_seconds=1200, duration_seconds=7200, message="running")
         )
         assert started is not None
         ticks.append(Tick(started.notion_page_id, started.run_id, now))

@@ -72,7 +72,8 @@ def _reads_env(func: ast.Attribute) -> bool:
 
 def env_names_read() -> frozenset[str]:
     """Names passed to ``env.string(…)``/``env.integer(…)``…, ``environ.get(…)``,
-    ``os.environ[…]``, ``os.getenv(…)`` and the emulator's ``_get(environ, …)``."""
+    ``os.environ[…]``, ``os.getenv(…)``, the emulator's ``_get(environ, …)`` and the base
+    names of per-integration variables (``integration_variable("NOTION_TOKEN", …)``)."""
     names: set[str] = set()
     for path in source_files():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -83,6 +84,9 @@ def env_names_read() -> frozenset[str]:
                     candidate = _const(node.args[0])
                 elif isinstance(func, ast.Name) and func.id == "_get" and len(node.args) > 1:
                     candidate = _const(node.args[1])
+                elif isinstance(func, ast.Name) and func.id in ("own", "integration_variable"):
+                    # A per-integration variable: NOTION_TOKEN, NOTION_TOKEN_TEAM_A, …
+                    candidate = _const(node.args[0])
             elif isinstance(node, ast.Subscript) and ast.unparse(node.value).endswith("environ"):
                 candidate = _const(node.slice)
             if candidate and _ENV_NAME.match(candidate):

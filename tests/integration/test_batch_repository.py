@@ -6,7 +6,7 @@ import uuid
 import asyncpg
 import pytest
 
-from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.batches import BatchRepository, NewBatch
 from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
 
 
@@ -16,7 +16,7 @@ def new_page() -> str:
 
 async def start(repo: BatchRepository, page: str, interval: int = 60, duration: int = 900):
     return await repo.start(
-        page, interval_seconds=interval, duration_seconds=duration, message="running"
+        NewBatch(page, interval_seconds=interval, duration_seconds=duration, message="running")
     )
 
 
@@ -52,7 +52,8 @@ async def test_failed_before_commit_hook_rolls_the_start_back(pool: asyncpg.Pool
 
     with pytest.raises(RuntimeError):
         await repo.start(
-            page, interval_seconds=60, duration_seconds=900, message="x", before_commit=broker_down
+            NewBatch(page, interval_seconds=60, duration_seconds=900, message="x"),
+            before_commit=broker_down,
         )
     assert await repo.status(page) is None
     assert await start(repo, page) is not None

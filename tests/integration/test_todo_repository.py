@@ -5,7 +5,7 @@ import uuid
 import asyncpg
 import pytest
 
-from notion_batch.common.db.batches import BatchRepository, StartedBatch
+from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
 from notion_batch.common.db.leases import Lease, LeaseRepository
 from notion_batch.common.db.todos import SyncedTodo, TodoRepository
 
@@ -13,7 +13,7 @@ from notion_batch.common.db.todos import SyncedTodo, TodoRepository
 @pytest.fixture
 async def started(pool: asyncpg.Pool) -> StartedBatch:
     batch = await BatchRepository(pool).start(
-        str(uuid.uuid4()), interval_seconds=60, duration_seconds=900, message="running"
+        NewBatch(str(uuid.uuid4()), interval_seconds=60, duration_seconds=900, message="running")
     )
     assert batch is not None
     return batch

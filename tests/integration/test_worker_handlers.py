@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from notion_batch.common.config import WorkerSettings
-from notion_batch.common.db.batches import BatchRepository, StartedBatch
+from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import RunningEmulator
@@ -54,11 +54,13 @@ async def start_page(
 ) -> StartedBatch:
     created = emulator.state.create_page("handlers", [{"type": "to_do", "text": t} for t in texts])
     started = await BatchRepository(pool).start(
-        created.page_id,
-        interval_seconds=60,
-        duration_seconds=600,
-        message="running",
-        handler=handler,
+        NewBatch(
+            created.page_id,
+            interval_seconds=60,
+            duration_seconds=600,
+            message="running",
+            handler=handler,
+        )
     )
     assert started is not None
     assert started.handler == handler

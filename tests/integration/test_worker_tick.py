@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from notion_batch.common.config import RecordMode
-from notion_batch.common.db.batches import BatchRepository, StartedBatch
+from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
 from notion_batch.common.db.todos import TodoRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
@@ -55,7 +55,7 @@ async def start_page(
         "tick test", [{"type": "to_do", "text": t} for t in texts], **page
     )
     started = await BatchRepository(pool).start(
-        created.page_id, interval_seconds=60, duration_seconds=600, message="running"
+        NewBatch(created.page_id, interval_seconds=60, duration_seconds=600, message="running")
     )
     assert started is not None
     return started
@@ -253,7 +253,7 @@ async def test_people_checking_todos_first_are_respected(
         [{"type": "to_do", "text": "mine", "checked": True}, {"type": "to_do", "text": "ours"}],
     )
     started = await BatchRepository(pool).start(
-        created.page_id, interval_seconds=60, duration_seconds=600, message="running"
+        NewBatch(created.page_id, interval_seconds=60, duration_seconds=600, message="running")
     )
     assert started is not None
     report = await processor(pool, notion).process(tick(started))
@@ -304,7 +304,7 @@ async def test_a_worker_dying_between_append_and_commit_does_not_log_twice(
     started = await start_page(pool, emulator, texts)
     doomed = processor(pool, notion)
     # The crash point under test: the recorder commits through a repository that dies.
-    doomed._recorder._todos = _CrashAfterAppend(pool)
+    doomed._notion["default"].recorder._todos = _CrashAfterAppend(pool)
     with pytest.raises(_WorkerDied):
         await doomed.process(tick(started))
     assert len(log_lines(emulator, started.notion_page_id)) == 4
@@ -344,3 +344,27 @@ async def test_outcomes_unrecorded_at_the_end_are_recorded_by_a_record_only_tick
     assert checked(emulator, started.notion_page_id) == set(texts)
     status = await BatchRepository(pool).status(started.notion_page_id)
     assert status is not None and status.message == "stopped by request"
+
+
+async def test_an_integration_the_workers_lack_fails_the_batch_naming_the_variable(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    created = emulator.state.create_page("elsewhere", [{"type": "to_do", "text": "t"}])
+    batches = BatchRepository(pool)
+    started = await batches.start(
+        NewBatch(
+            created.page_id,
+            interval_seconds=60,
+            duration_seconds=600,
+            message="running",
+            integration="team-b",
+        )
+    )
+    assert started is not None and started.integration == "team-b"
+    report = await processor(pool, notion).process(tick(started))
+    assert report.outcome == "failed"
+    status = await batches.status(created.page_id)
+    assert status is not None
+    assert status.status == "failed"
+    assert "team-b" in status.message and "NOTION_TOKEN_TEAM_B" in status.message
+    assert calls(emulator, "list_children") == []  # no other integration's token was tried

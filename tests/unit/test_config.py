@@ -55,6 +55,18 @@ def test_bad_api_values_name_the_variable(override: dict[str, str], variable: st
         ({"TODO_HANDLER": "no_colon"}, "TODO_HANDLER"),
         ({"TODO_MAX_ATTEMPTS": "0"}, "TODO_MAX_ATTEMPTS"),
         ({"NOTION_RECORD_MODE": "carrier-pigeon"}, "NOTION_RECORD_MODE"),
+        ({"NOTION_INTEGRATIONS": "team-a"}, "NOTION_TOKEN_TEAM_A"),
+        ({"NOTION_INTEGRATIONS": "Team_A"}, "NOTION_INTEGRATIONS"),
+        ({"NOTION_INTEGRATIONS": "team-a,team-a"}, "NOTION_INTEGRATIONS"),
+        ({"NOTION_INTEGRATIONS": "default"}, "NOTION_INTEGRATIONS"),
+        (
+            {
+                "NOTION_INTEGRATIONS": "team-a",
+                "NOTION_TOKEN_TEAM_A": "secret_a",
+                "NOTION_RATE_LIMIT_PER_SECOND_TEAM_A": "fast",
+            },
+            "NOTION_RATE_LIMIT_PER_SECOND_TEAM_A",
+        ),
     ],
 )
 def test_bad_worker_values_name_the_variable(override: dict[str, str], variable: str) -> None:
@@ -86,3 +98,26 @@ def test_entry_points_exit_with_one_line(command: str, env: dict[str, str], vari
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert variable in lines[0]
+
+
+def test_each_integration_has_its_own_token_and_rate_limit() -> None:
+    env = {
+        **BASE,
+        "NOTION_RATE_LIMIT_PER_SECOND": "2.5",
+        "NOTION_INTEGRATIONS": "team-a, ops2",
+        "NOTION_TOKEN_TEAM_A": "secret_a",
+        "NOTION_RATE_LIMIT_PER_SECOND_TEAM_A": "1",
+        "NOTION_TOKEN_OPS2": "secret_ops",
+    }
+    worker = WorkerSettings.from_env(env)
+    assert list(worker.integrations) == ["default", "team-a", "ops2"]
+    assert worker.notion is worker.integrations["default"]
+    assert worker.integrations["team-a"].token == "secret_a"
+    assert worker.integrations["team-a"].rate_limit_per_second == 1.0
+    # Not set for ops2: the default integration's rate applies to it too (its own bucket).
+    assert worker.integrations["ops2"].rate_limit_per_second == 2.5
+    assert worker.integrations["ops2"].integration == "ops2"
+    assert sorted(worker.notion_tokens) == ["secret_a", "secret_ops", "secret_x"]
+    # The API only needs the names, to check a start's "integration".
+    assert ApiSettings.from_env(env).integrations == ("default", "team-a", "ops2")
+    assert ApiSettings.from_env(BASE).integrations == ("default",)

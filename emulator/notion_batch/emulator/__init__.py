@@ -15,13 +15,15 @@ Control API (``/_emulator``, no auth, never recorded; errors in the same shape)
 -------------------------------------------------------------------------------
 ``GET  /_emulator/health`` → ``{"status": "ok"}``
 
-``POST /_emulator/pages`` ``{"title", "children": [node…], "id"?, "shared"?: true}``
+``POST /_emulator/pages`` ``{"title", "children": [node…], "id"?, "shared"?: true,
+    "shared_with"?: [token…]}`` (``shared_with``: only those integrations see it; default all)
     → 201 ``{"page_id", "url", "blocks": [{"id", "type", "text", "children"}…], "block_ids"}``
     (``block_ids``: every created block in document order). A *node* is shorthand
     ``{"type": "to_do" (default), "text", "checked"?, "archived"?, "title"? (child_page),
     "children"?: [node…]}`` or a full Notion block object; nesting is unlimited.
-``GET  /_emulator/pages/{id}`` → ``{"id", "title", "url", "shared", "archived", "blocks": [{"id",
-    "type", "text", "archived", "checked"? (to-dos), "rich_text"?, "children"}…]}``
+``GET  /_emulator/pages/{id}`` → ``{"id", "title", "url", "shared", "shared_with", "archived",
+    "blocks": [{"id", "type", "text", "archived", "checked"? (to-dos), "rich_text"?,
+    "children"}…]}``
     (the whole tree, archived blocks included).
 ``GET  /_emulator/pages/{id}/todos`` → ``{"todos": [{"id", "text", "checked", "archived"}…]}``
 ``POST /_emulator/pages/{id}/share`` | ``/unshare`` → ``{"shared"}`` (unshared: 404 for ``/v1``)

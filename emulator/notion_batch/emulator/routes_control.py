@@ -50,8 +50,17 @@ async def create_page(request: web.Request) -> web.Response:
     if not isinstance(title, str) or not isinstance(children, list):
         raise validation_error("title should be a string and children an array")
     shared = _optional_bool(body, "shared")
+    shared_with = body.get("shared_with")
+    if shared_with is not None and (
+        not isinstance(shared_with, list) or not all(isinstance(t, str) for t in shared_with)
+    ):
+        raise validation_error("shared_with should be an array of integration tokens")
     created = _state(request).create_page(
-        title, children, page_id=body.get("id"), shared=True if shared is None else shared
+        title,
+        children,
+        page_id=body.get("id"),
+        shared=True if shared is None else shared,
+        shared_with=shared_with,
     )
     return web.json_response(created.to_json(), status=201)
 

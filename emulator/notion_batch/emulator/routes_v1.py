@@ -104,11 +104,12 @@ def _state(request: web.Request) -> EmulatorState:
     return request.app[STATE_KEY]
 
 
-def _visible(state: EmulatorState, raw_id: str) -> Page | Block:
-    """The shared page or block with this id, else 404 as Notion answers it."""
+def _visible(state: EmulatorState, raw_id: str, request: web.Request) -> Page | Block:
+    """The page or block with this id if shared with the caller's integration, else 404 as
+    Notion answers it."""
     node_id = canonical_id(raw_id)
     page = state.store.page_of(node_id)
-    if page is None or not page.shared:
+    if page is None or not page.visible_to(_bearer(request)):
         raise block_not_found(node_id)
     return state.store.pages.get(node_id) or state.store.blocks[node_id]
 
@@ -125,14 +126,14 @@ async def retrieve_page(request: web.Request) -> web.Response:
     state = _state(request)
     page_id = canonical_id(request.match_info["page_id"], where="path.page_id")
     page = state.store.pages.get(page_id)
-    if page is None or not page.shared:
+    if page is None or not page.visible_to(_bearer(request)):
         raise page_not_found(page_id)
     return web.json_response({**page_json(page), "request_id": request[REQUEST_ID_KEY]})
 
 
 async def retrieve_block(request: web.Request) -> web.Response:
     state = _state(request)
-    return _block_answer(state, _visible(state, request.match_info["block_id"]), request)
+    return _block_answer(state, _visible(state, request.match_info["block_id"], request), request)
 
 
 def _page_size(request: web.Request) -> int:
@@ -152,7 +153,7 @@ def _page_size(request: web.Request) -> int:
 
 async def list_children(request: web.Request) -> web.Response:
     state = _state(request)
-    container = _visible(state, request.match_info["block_id"])
+    container = _visible(state, request.match_info["block_id"], request)
     size = _page_size(request)
     children = state.store.children(container.id, include_archived=state.config.list_archived)
     start = 0
@@ -176,7 +177,7 @@ async def list_children(request: web.Request) -> web.Response:
 
 async def append_children(request: web.Request) -> web.Response:
     state = _state(request)
-    container = _visible(state, request.match_info["block_id"])
+    container = _visible(state, request.match_info["block_id"], request)
     body = await read_json_object(request)
     for unsupported in ("after", "position"):
         if body.get(unsupported) is not None:
@@ -202,7 +203,7 @@ async def append_children(request: web.Request) -> web.Response:
 
 async def update_block(request: web.Request) -> web.Response:
     state = _state(request)
-    node = _visible(state, request.match_info["block_id"])
+    node = _visible(state, request.match_info["block_id"], request)
     body = await read_json_object(request)
     if isinstance(node, Page):
         _, archived = parse_update(body, "child_page")
@@ -223,7 +224,7 @@ async def update_block(request: web.Request) -> web.Response:
 
 async def delete_block(request: web.Request) -> web.Response:
     state = _state(request)
-    node = _visible(state, request.match_info["block_id"])
+    node = _visible(state, request.match_info["block_id"], request)
     node.archived = True
     if isinstance(node, Block):
         state.store.touch(node, author=BOT_USER_ID)

@@ -95,13 +95,16 @@ class EmulatorState:
         *,
         page_id: str | None = None,
         shared: bool = True,
+        shared_with: Iterable[str] | None = None,
     ) -> CreatedPage:
-        """Create a page holding a tree of blocks (control API shorthand nodes, see blockspec)."""
+        """Create a page holding a tree of blocks (control API shorthand nodes, see blockspec);
+        ``shared_with`` limits it to the integrations holding those tokens."""
         drafts = [parse_control_node(node, f"children[{i}]") for i, node in enumerate(children)]
         pid = canonical_id(page_id, where="page_id") if page_id else None
         if pid is not None and pid in self.store.pages:
             raise ApiError(409, "conflict_error", f"page {pid} already exists")
-        page = self.store.add_page(title, page_id=pid, shared=shared)
+        only = None if shared_with is None else frozenset(shared_with)
+        page = self.store.add_page(title, page_id=pid, shared=shared, shared_with=only)
         created = self.insert(page.id, drafts, author=PERSON_USER_ID)
         return CreatedPage(
             page_id=page.id,
@@ -177,6 +180,7 @@ class EmulatorState:
             "title": page.title,
             "url": page_url(page),
             "shared": page.shared,
+            "shared_with": None if page.shared_with is None else sorted(page.shared_with),
             "archived": page.archived,
             "blocks": [self._node(b) for b in self.store.children(page.id, include_archived=True)],
         }

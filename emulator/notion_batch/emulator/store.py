@@ -49,8 +49,14 @@ class Page:
     created_time: str
     last_edited_time: str
     shared: bool = True
+    #: The integrations (by token) the page is shared with; ``None``: every one the emulator
+    #: accepts. Notion shows a page only to the integrations it was shared with.
+    shared_with: frozenset[str] | None = None
     archived: bool = False
     children: list[str] = field(default_factory=list)
+
+    def visible_to(self, token: str | None) -> bool:
+        return self.shared and (self.shared_with is None or token in self.shared_with)
 
 
 class Store:
@@ -64,7 +70,14 @@ class Store:
         self.pages.clear()
         self.blocks.clear()
 
-    def add_page(self, title: str, *, page_id: str | None = None, shared: bool = True) -> Page:
+    def add_page(
+        self,
+        title: str,
+        *,
+        page_id: str | None = None,
+        shared: bool = True,
+        shared_with: frozenset[str] | None = None,
+    ) -> Page:
         stamp = now_iso()
         page = Page(
             id=page_id or new_id(),
@@ -72,6 +85,7 @@ class Store:
             created_time=stamp,
             last_edited_time=stamp,
             shared=shared,
+            shared_with=shared_with,
         )
         self.pages[page.id] = page
         return page

@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -145,6 +145,40 @@ class BatchDefaults:
         return cls(interval_seconds=interval, duration_seconds=duration)
 
 
+#: The integration a batch uses unless its start names another: ``NOTION_TOKEN``'s.
+DEFAULT_INTEGRATION = "default"
+#: An integration's name: lower-case letters, digits and inner hyphens, as in ``team-a``. It
+#: also names the variables of its settings (``NOTION_TOKEN_TEAM_A``), hence no underscores.
+INTEGRATION_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"
+_INTEGRATION_NAME = re.compile(INTEGRATION_NAME_PATTERN)
+
+
+def integration_variable(base: str, integration: str) -> str:
+    """The variable holding ``base`` for one integration: ``NOTION_TOKEN`` for the default,
+    ``NOTION_TOKEN_TEAM_A`` for ``team-a``."""
+    if integration == DEFAULT_INTEGRATION:
+        return base
+    return f"{base}_{integration.upper().replace('-', '_')}"
+
+
+def integration_names(env: Env) -> tuple[str, ...]:
+    """``default``, then the integrations ``NOTION_INTEGRATIONS`` names (comma-separated)."""
+    names = [DEFAULT_INTEGRATION]
+    for name in re.split(r"[,\s]+", env.optional("NOTION_INTEGRATIONS") or ""):
+        if not name:
+            continue
+        if not _INTEGRATION_NAME.fullmatch(name):
+            raise ConfigError(
+                "NOTION_INTEGRATIONS",
+                f"{name[:40]!r} is not a valid name: lower-case letters, digits and inner "
+                "hyphens, at most 32",
+            )
+        if name in names:
+            raise ConfigError("NOTION_INTEGRATIONS", f"{name!r} is named twice (or is 'default')")
+        names.append(name)
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class NotionSettings:
     token: str
@@ -160,22 +194,36 @@ class NotionSettings:
     #: Longest ``Retry-After`` we wait out inside one request; longer ones fail the request so the
     #: tick can end and the next one retries.
     max_retry_after_seconds: float
+    #: Which integration these settings are of (its token and rate limit are its own).
+    integration: str = DEFAULT_INTEGRATION
 
     @classmethod
-    def from_env(cls, env: Env) -> NotionSettings:
+    def from_env(cls, env: Env, integration: str = DEFAULT_INTEGRATION) -> NotionSettings:
+        """One integration's settings: its token and rate limit come from its own variables
+        (``NOTION_TOKEN_TEAM_A``…; the rate limit falls back to the default's), the rest is
+        shared by all integrations."""
+
+        def own(base: str) -> str:
+            return integration_variable(base, integration)
+
+        rate = env.number("NOTION_RATE_LIMIT_PER_SECOND", 3.0, minimum=0.1, maximum=1000.0)
+        burst = env.integer("NOTION_RATE_LIMIT_BURST", 1, minimum=1, maximum=100)
         return cls(
-            token=env.string("NOTION_TOKEN"),
+            token=env.string(own("NOTION_TOKEN")),
             base_url=env.url("NOTION_BASE_URL", ("https", "http"), NOTION_DEFAULT_BASE_URL),
             version=env.string("NOTION_VERSION", NOTION_VERSION),
             rate_limit_per_second=env.number(
-                "NOTION_RATE_LIMIT_PER_SECOND", 3.0, minimum=0.1, maximum=1000.0
+                own("NOTION_RATE_LIMIT_PER_SECOND"), rate, minimum=0.1, maximum=1000.0
             ),
-            rate_limit_burst=env.integer("NOTION_RATE_LIMIT_BURST", 1, minimum=1, maximum=100),
+            rate_limit_burst=env.integer(
+                own("NOTION_RATE_LIMIT_BURST"), burst, minimum=1, maximum=100
+            ),
             timeout_seconds=env.number("NOTION_TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=300.0),
             max_attempts=env.integer("NOTION_MAX_ATTEMPTS", 5, minimum=1, maximum=20),
             max_retry_after_seconds=env.number(
                 "NOTION_MAX_RETRY_AFTER_SECONDS", 120.0, minimum=0.0, maximum=3600.0
             ),
+            integration=integration,
         )
 
 
@@ -312,6 +360,9 @@ class ApiSettings:
     write_burst: int
     #: Origins allowed to call the API from a browser; empty: CORS off (no CORS headers).
     cors_origins: tuple[str, ...]
+    #: The Notion integrations a start may name (``default`` first); their tokens are the
+    #: workers' business, the API only checks the name.
+    integrations: tuple[str, ...] = (DEFAULT_INTEGRATION,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -329,6 +380,7 @@ class ApiSettings:
             ),
             write_burst=env.integer("API_WRITE_BURST", 30, minimum=1, maximum=100_000),
             cors_origins=_cors_origins(env),
+            integrations=integration_names(env),
         )
 
 
@@ -428,9 +480,23 @@ class WorkerSettings:
     notion_rate_limit_scope: Literal["shared", "local"]
     database: DatabaseSettings
     broker: BrokerSettings
+    #: The default integration's settings (``NOTION_TOKEN``).
     notion: NotionSettings
     ops: OpsSettings
     log: LogSettings
+    #: Every integration this worker serves, by name, the default included.
+    integrations: Mapping[str, NotionSettings] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if DEFAULT_INTEGRATION not in self.integrations:
+            object.__setattr__(
+                self, "integrations", {DEFAULT_INTEGRATION: self.notion, **self.integrations}
+            )
+
+    @property
+    def notion_tokens(self) -> list[str]:
+        """Every integration's token: secrets, for the log redactor."""
+        return [n.token for n in self.integrations.values()]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -439,6 +505,7 @@ class WorkerSettings:
         handler = env.string("TODO_HANDLER", DEFAULT_HANDLER)
         resolve(handler, variable="TODO_HANDLER")
         mode = env.choice("NOTION_RECORD_MODE", "page_log", ("page_log", "todo_children"))
+        integrations = {name: NotionSettings.from_env(env, name) for name in integration_names(env)}
         return cls(
             handler=handler,
             max_attempts=env.integer("TODO_MAX_ATTEMPTS", 3, minimum=1, maximum=100),
@@ -460,7 +527,8 @@ class WorkerSettings:
             # Each page in work holds at most one connection at a time, plus heartbeats.
             database=DatabaseSettings.from_env(env, default_pool_max=concurrency + 4),
             broker=BrokerSettings.from_env(env),
-            notion=NotionSettings.from_env(env),
+            notion=integrations[DEFAULT_INTEGRATION],
             ops=OpsSettings.from_env(environ, default_port=WORKER_OPS_PORT),
             log=LogSettings.from_env(env),
+            integrations=integrations,
         )

@@ -24,5 +24,7 @@ METRICS = web.AppKey("metrics", Metrics)
 ROUTE_SCOPES = web.AppKey("route_scopes", dict[tuple[str, str], Scope])
 #: The installed handlers' names a batch may choose, discovered once at startup.
 HANDLER_NAMES = web.AppKey("handler_names", tuple[str, ...])
+#: The Notion integrations a batch may name (``NOTION_INTEGRATIONS``, ``default`` first).
+INTEGRATIONS = web.AppKey("integrations", tuple[str, ...])
 #: The OpenAPI document, built once at startup.
 OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -20,6 +20,7 @@ from notion_batch.api.context import (
     HANDLER_NAMES,
     HISTORY,
     IDEMPOTENT_STARTS,
+    INTEGRATIONS,
     METRICS,
     OPENAPI,
     POOL,
@@ -85,7 +86,10 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
     app[DEFAULTS] = settings.batch
     # The same registry the workers open their handlers from (names only, nothing imported).
     app[HANDLER_NAMES] = handler_names()
-    app[OPENAPI] = build_document(_version(), handlers=app[HANDLER_NAMES])
+    app[INTEGRATIONS] = settings.integrations
+    app[OPENAPI] = build_document(
+        _version(), handlers=app[HANDLER_NAMES], integrations=settings.integrations
+    )
     metrics = get_metrics() if registry is REGISTRY else Metrics(registry)
     app[METRICS] = metrics
 

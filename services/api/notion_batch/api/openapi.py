@@ -25,6 +25,7 @@ from notion_batch.api.requests import (
     TODO_STATUSES,
     TODOS_LIMIT,
 )
+from notion_batch.common.config import DEFAULT_INTEGRATION, INTEGRATION_NAME_PATTERN
 from notion_batch.common.handlers import handler_names
 
 Json = dict[str, Any]
@@ -116,7 +117,26 @@ _HANDLER_OUT = {
 }
 
 
-def _schemas(handlers: Sequence[str]) -> Json:
+def _integration_in(integrations: Sequence[str]) -> Json:
+    return {
+        "oneOf": [{"type": "string", "enum": list(integrations)}, {"type": "null"}],
+        "description": (
+            "The Notion integration the batch works through: its own token and its own share "
+            "of Notion's rate limit. One of NOTION_INTEGRATIONS; default (or null): `default`, "
+            "the integration of NOTION_TOKEN."
+        ),
+        "examples": ["default"],
+    }
+
+
+_INTEGRATION_OUT = {
+    "type": "string",
+    "pattern": INTEGRATION_NAME_PATTERN,
+    "description": "The Notion integration the run works through.",
+}
+
+
+def _schemas(handlers: Sequence[str], integrations: Sequence[str]) -> Json:
     return {
         "Error": {
             "type": "object",
@@ -152,8 +172,9 @@ def _schemas(handlers: Sequence[str]) -> Json:
                         "description": "Lifetime of the batch (default: BATCH_DURATION_SECONDS).",
                     },
                     "handler": _handler_in(handlers),
+                    "integration": _integration_in(integrations),
                 },
-                optional=("interval_seconds", "duration_seconds", "handler"),
+                optional=("interval_seconds", "duration_seconds", "handler", "integration"),
             ),
             "examples": [
                 {"notion_page_id": _EXAMPLE_PAGE, "interval_seconds": 10, "duration_seconds": 120}
@@ -170,6 +191,7 @@ def _schemas(handlers: Sequence[str]) -> Json:
                 "interval_seconds": {"type": "integer", "minimum": 1},
                 "duration_seconds": {"type": "integer", "minimum": 1},
                 "handler": _HANDLER_OUT,
+                "integration": _INTEGRATION_OUT,
             }
         ),
         "StopResponse": _object(
@@ -232,6 +254,7 @@ def _schemas(handlers: Sequence[str]) -> Json:
                 "end_time": _nullable(_TIME),
                 "interval_seconds": _nullable({"type": "integer"}),
                 "handler": _HANDLER_OUT,
+                "integration": _nullable(_INTEGRATION_OUT),
                 "ticks": {"type": "integer", "minimum": 0},
                 "todos": _object(
                     {
@@ -281,6 +304,8 @@ def _schemas(handlers: Sequence[str]) -> Json:
                         "skipped": {"type": "integer", "minimum": 0},
                     }
                 ),
+                "handler": _HANDLER_OUT,
+                "integration": _INTEGRATION_OUT,
             }
         ),
         "HistoryResponse": _object(
@@ -683,7 +708,12 @@ def _paths() -> Json:
     }
 
 
-def build_document(version: str, *, handlers: Sequence[str] | None = None) -> Json:
+def build_document(
+    version: str,
+    *,
+    handlers: Sequence[str] | None = None,
+    integrations: Sequence[str] = (DEFAULT_INTEGRATION,),
+) -> Json:
     """The OpenAPI 3.1 document of this API, at ``version``; a start's ``handler`` is one of
     ``handlers`` (default: those installed here)."""
     handlers = handler_names() if handlers is None else handlers
@@ -703,7 +733,7 @@ def build_document(version: str, *, handlers: Sequence[str] | None = None) -> Js
         ],
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(handlers),
+            "schemas": _schemas(handlers, integrations),
             "responses": _responses(),
             "parameters": _parameters(),
             "securitySchemes": {

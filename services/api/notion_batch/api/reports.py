@@ -36,6 +36,8 @@ def _run(run: RunRecord) -> dict[str, Any]:
         "ticks": run.ticks,
         "ticks_coalesced": run.ticks_coalesced,
         "todos": {"done": run.todos_done, "skipped": run.todos_skipped},
+        "handler": run.handler,
+        "integration": run.integration,
     }
 
 

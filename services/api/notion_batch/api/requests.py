@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from notion_batch.api.errors import ApiError
-from notion_batch.common.config import BatchDefaults
+from notion_batch.common.config import DEFAULT_INTEGRATION, BatchDefaults
+from notion_batch.common.db.batches import NewBatch
 from notion_batch.common.db.history import TodoCursor
 from notion_batch.common.errors import InvalidPageId
 from notion_batch.common.ids import canonical_page_id
@@ -93,10 +94,23 @@ class StartRequest:
     duration_seconds: int
     #: The installed handler the batch runs on its to-dos; ``None``: the worker's default.
     handler: str | None
+    #: The Notion integration the batch works through (``default``: ``NOTION_TOKEN``'s).
+    integration: str
     #: What the request means, for ``Idempotency-Key``: the same start said differently (a URL
     #: instead of the id, other spacing) hashes the same; defaults are not filled in, so a
     #: retry after a configuration change still matches.
     fingerprint: str
+
+    def batch(self, message: str) -> NewBatch:
+        """What to write for this start."""
+        return NewBatch(
+            notion_page_id=self.notion_page_id,
+            interval_seconds=self.interval_seconds,
+            duration_seconds=self.duration_seconds,
+            message=message,
+            handler=self.handler,
+            integration=self.integration,
+        )
 
 
 @dataclass(frozen=True)
@@ -183,11 +197,32 @@ def _handler(body: dict[str, Any], handlers: Collection[str]) -> str | None:
     return value
 
 
+def _integration(body: dict[str, Any], integrations: Collection[str]) -> str:
+    value = body.get("integration")
+    if value is None:
+        return DEFAULT_INTEGRATION
+    if not isinstance(value, str) or value not in integrations:
+        shown = repr(value[:100]) if isinstance(value, str) else type(value).__name__
+        raise RequestInvalid(
+            f"integration must be one of the configured integrations "
+            f"({', '.join(integrations)}), got {shown}",
+            field="integration",
+        )
+    return value
+
+
 def parse_start(
-    body: dict[str, Any], defaults: BatchDefaults, handlers: Collection[str]
+    body: dict[str, Any],
+    defaults: BatchDefaults,
+    handlers: Collection[str],
+    integrations: Collection[str] = (DEFAULT_INTEGRATION,),
 ) -> StartRequest:
-    """A start request; ``handlers`` are the installed handlers' names a batch may choose."""
-    _reject_unknown(body, {"notion_page_id", "interval_seconds", "duration_seconds", "handler"})
+    """A start request; ``handlers`` are the installed handlers' names a batch may choose,
+    ``integrations`` the configured Notion integrations' names."""
+    _reject_unknown(
+        body,
+        {"notion_page_id", "interval_seconds", "duration_seconds", "handler", "integration"},
+    )
     page = body.get("notion_page_id")
     if page is None:
         raise RequestInvalid("notion_page_id is required", field="notion_page_id")
@@ -201,6 +236,7 @@ def parse_start(
         body, "duration_seconds", defaults.duration_seconds, MAX_DURATION_SECONDS
     )
     handler = _handler(body, handlers)
+    integration = _integration(body, integrations)
     meaning: dict[str, Any] = {
         "operation": "start",
         "notion_page_id": canonical,
@@ -210,8 +246,10 @@ def parse_start(
     # Only when chosen: a start without one keeps the fingerprint it had before handlers.
     if handler is not None:
         meaning["handler"] = handler
+    if integration != DEFAULT_INTEGRATION:
+        meaning["integration"] = integration
     fingerprint = hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
-    return StartRequest(canonical, interval, duration, handler, fingerprint)
+    return StartRequest(canonical, interval, duration, handler, integration, fingerprint)
 
 
 def parse_extend(body: dict[str, Any]) -> int:

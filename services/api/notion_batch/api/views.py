@@ -18,6 +18,7 @@ from notion_batch.api.context import (
     HANDLER_NAMES,
     HISTORY,
     IDEMPOTENT_STARTS,
+    INTEGRATIONS,
     METRICS,
     POOL,
 )
@@ -59,7 +60,8 @@ _STARTING_MESSAGE = "running — waiting for the first tick"
 async def start_batch(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     handlers: tuple[str, ...] = request.app[HANDLER_NAMES]
-    start = parse_start(await json_object(request), request.app[DEFAULTS], handlers)
+    integrations: tuple[str, ...] = request.app[INTEGRATIONS]
+    start = parse_start(await json_object(request), request.app[DEFAULTS], handlers, integrations)
     broker = request.app[BROKER]
 
     async def publish(started: StartedBatch) -> None:
@@ -68,12 +70,7 @@ async def start_batch(request: web.Request) -> web.Response:
     if key is not None:
         return await _start_once(request, start, key, publish)
     started = await request.app[BATCHES].start(
-        start.notion_page_id,
-        interval_seconds=start.interval_seconds,
-        duration_seconds=start.duration_seconds,
-        message=_STARTING_MESSAGE,
-        handler=start.handler,
-        before_commit=publish,
+        start.batch(_STARTING_MESSAGE), before_commit=publish
     )
     if started is None:
         raise _already_running(start.notion_page_id)
@@ -103,11 +100,7 @@ async def _start_once(
         key=key,
         request_hash=start.fingerprint,
         ttl_seconds=IDEMPOTENCY_TTL_SECONDS,
-        notion_page_id=start.notion_page_id,
-        interval_seconds=start.interval_seconds,
-        duration_seconds=start.duration_seconds,
-        message=_STARTING_MESSAGE,
-        handler=start.handler,
+        batch=start.batch(_STARTING_MESSAGE),
         before_commit=publish,
         answer=answer,
     )
@@ -136,6 +129,7 @@ def _record_started(request: web.Request, started: StartedBatch) -> None:
         interval_seconds=started.interval_seconds,
         end_time=iso(started.end_time),
         handler=started.handler,
+        integration=started.integration,
     )
 
 
@@ -153,6 +147,7 @@ def _started_body(started: StartedBatch, duration_seconds: int) -> dict[str, Any
         "interval_seconds": started.interval_seconds,
         "duration_seconds": duration_seconds,
         "handler": started.handler,
+        "integration": started.integration,
     }
 
 
@@ -250,6 +245,7 @@ async def batch_status(request: web.Request) -> web.Response:
             "end_time": iso(status.end_time),
             "interval_seconds": status.interval_seconds,
             "handler": status.handler,
+            "integration": status.integration,
             "ticks": status.ticks,
             "todos": {
                 "done": status.todos_done,

@@ -103,6 +103,10 @@ async def start(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
         body["interval_seconds"] = args.interval
     if args.duration is not None:
         body["duration_seconds"] = args.duration
+    if args.handler is not None:
+        body["handler"] = args.handler
+    if args.integration is not None:
+        body["integration"] = args.integration
     # One key per invocation: the CLI's own retries (and the API's answer to them) can then
     # never start the batch twice or report a 409 for a start that did happen.
     key = args.idempotency_key or str(uuid.uuid4())
@@ -114,9 +118,20 @@ async def start(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
     out.write(
         f"Started a batch on {answer['notion_page_id']} (run {answer['run_id']}): every "
         f"{human_duration(answer['interval_seconds'])} until "
-        f"{local_time(answer['end_time'], now)} ({relative(answer['end_time'], now)}).\n"
+        f"{local_time(answer['end_time'], now)} ({relative(answer['end_time'], now)})"
+        f"{_run_choices(answer)}.\n"
     )
     return 0
+
+
+def _run_choices(answer: dict[str, Any]) -> str:
+    """The handler and integration a run uses, when not the defaults."""
+    parts = []
+    if answer.get("handler"):
+        parts.append(f"handler {answer['handler']}")
+    if answer.get("integration") not in (None, "default"):
+        parts.append(f"integration {answer['integration']}")
+    return f", {', '.join(parts)}" if parts else ""
 
 
 async def stop(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
@@ -200,7 +215,7 @@ def _status_text(answer: dict[str, Any], now: datetime) -> str:
                 f"{answer['run_id']} · every {human_duration(answer['interval_seconds'] or 0)}"
                 f" · started {local_time(answer['start_time'], now)}"
                 f" · {ends} {local_time(answer['end_time'], now)}"
-                f" ({relative(answer['end_time'], now)})",
+                f" ({relative(answer['end_time'], now)}){_run_choices(answer)}",
             )
         )
     pairs.append(("ticks", answer.get("ticks", 0)))
@@ -395,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("start", parents=[common, page], help="start a batch on a page")
     p.add_argument("--interval", type=_duration, help="between ticks: 60, 30s, 5m")
     p.add_argument("--duration", type=_duration, help="lifetime: 900, 15m, 2h")
+    p.add_argument("--handler", metavar="NAME", help="an installed handler: complete, webhook…")
+    p.add_argument(
+        "--integration", metavar="NAME", help="a Notion integration of NOTION_INTEGRATIONS"
+    )
     p.add_argument(
         "--idempotency-key",
         metavar="KEY",

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 import structlog
 
-from notion_batch.common.config import RecordMode, WorkerSettings
+from notion_batch.common.config import (
+    DEFAULT_INTEGRATION,
+    NotionSettings,
+    RecordMode,
+    WorkerSettings,
+)
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import LeaseRepository
 from notion_batch.common.db.pool import pool_context
@@ -27,14 +33,14 @@ from notion_batch.worker.consumer import TickConsumer
 from notion_batch.worker.handlers import Handler, HandlerContext, Handlers, open_handlers
 from notion_batch.worker.recorder import NotionRecorder
 from notion_batch.worker.sync import TodoSync
-from notion_batch.worker.tick import TickPolicy, TickProcessor
+from notion_batch.worker.tick import NotionPorts, TickPolicy, TickProcessor
 
 log = structlog.get_logger(__name__)
 
 
 def build_processor(
     pool: asyncpg.Pool,
-    notion: NotionGateway,
+    notion: NotionGateway | Mapping[str, NotionGateway],
     *,
     handlers: Handlers | None = None,
     handler: Handler | None = None,
@@ -45,9 +51,11 @@ def build_processor(
 ) -> TickProcessor:
     """Wire a tick processor from its parts (the service and the tests use this).
 
-    ``handlers`` are the worker's open handlers; a test may give one ``handler`` instead,
-    which then runs for every batch, whatever it chose.
+    ``notion``: a gateway per integration, by name (one gateway alone: the default
+    integration's). ``handlers`` are the worker's open handlers; a test may give one
+    ``handler`` instead, which then runs for every batch, whatever it chose.
     """
+    gateways = {DEFAULT_INTEGRATION: notion} if isinstance(notion, NotionGateway) else notion
     if handlers is None:
         if handler is None:
             raise TypeError("build_processor needs handlers or a handler")
@@ -58,10 +66,15 @@ def build_processor(
         batches=BatchRepository(pool),
         leases=LeaseRepository(pool),
         todos=todos,
-        sync=TodoSync(notion, todos),
-        recorder=NotionRecorder(
-            notion, todos, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
-        ),
+        notion={
+            name: NotionPorts(
+                sync=TodoSync(gateway, todos),
+                recorder=NotionRecorder(
+                    gateway, todos, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
+                ),
+            )
+            for name, gateway in gateways.items()
+        },
         handlers=handlers,
         policy=policy,
     )
@@ -81,7 +94,7 @@ async def serve(
         open_handlers(ctx) as handlers,
         serve_ops(settings.ops.host, settings.ops.port, ready=readiness) as ops,
         pool_context(settings.database) as pool,
-        NotionGateway(settings.notion, limiter=_notion_limiter(settings, pool)) as notion,
+        _open_gateways(settings, pool) as notion,
     ):
         get_metrics().watch_pool(pool)
         readiness.pool = pool
@@ -118,8 +131,23 @@ async def serve(
             await broker.close()
 
 
-def _notion_limiter(settings: WorkerSettings, pool: asyncpg.Pool) -> RateLimiter:
-    notion = settings.notion
+@asynccontextmanager
+async def _open_gateways(
+    settings: WorkerSettings, pool: asyncpg.Pool
+) -> AsyncIterator[dict[str, NotionGateway]]:
+    """One gateway per integration, each with its own token and its own rate limiter."""
+    async with AsyncExitStack() as stack:
+        yield {
+            name: await stack.enter_async_context(
+                NotionGateway(notion, limiter=_notion_limiter(settings, notion, pool))
+            )
+            for name, notion in settings.integrations.items()
+        }
+
+
+def _notion_limiter(
+    settings: WorkerSettings, notion: NotionSettings, pool: asyncpg.Pool
+) -> RateLimiter:
     if settings.notion_rate_limit_scope == "local":
         return TokenBucketLimiter(notion.rate_limit_per_second, notion.rate_limit_burst)
     return SharedRateLimiter(
@@ -137,5 +165,5 @@ def main() -> None:
         lambda s: s.log,
         serve,
         # A webhook URL may hold a token of its own (as Slack's do).
-        secrets=lambda s: [s.notion.token, *([s.webhook.url] if s.webhook.url else [])],
+        secrets=lambda s: [*s.notion_tokens, *([s.webhook.url] if s.webhook.url else [])],
     )

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import structlog
 
+from notion_batch.common.config import integration_variable
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
 from notion_batch.common.db.todos import PendingTodo, TodoRepository
@@ -45,6 +47,14 @@ MAX_TICK_SECONDS = 20 * 60
 RECORD_MIN_SECONDS = 60
 #: Error texts kept per to-do; Notion's own limit for a text is 2,000 characters.
 MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class NotionPorts:
+    """How a tick talks to one integration's Notion: reading to-dos and recording outcomes."""
+
+    sync: TodoSync
+    recorder: NotionRecorder
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,7 @@ class TickProcessor:
         batches: BatchRepository,
         leases: LeaseRepository,
         todos: TodoRepository,
-        sync: TodoSync,
-        recorder: NotionRecorder,
+        notion: Mapping[str, NotionPorts],
         handlers: Handlers,
         policy: TickPolicy,
     ) -> None:
@@ -85,8 +94,8 @@ class TickProcessor:
         self._batches = batches
         self._leases = leases
         self._todos = todos
-        self._sync = sync
-        self._recorder = recorder
+        #: By integration name: each batch works through the integration it chose at start.
+        self._notion = notion
         self._handlers = handlers
         self._policy = policy
         self._metrics = get_metrics()
@@ -141,13 +150,22 @@ class TickProcessor:
 
     async def _work(self, lease: Lease, keeper: LeaseKeeper, report: TickReport) -> None:
         deadline = time.monotonic() + min(max(lease.interval_seconds, 10), MAX_TICK_SECONDS)
+        notion = self._notion.get(lease.integration)
+        if notion is None:
+            # The API let the batch name it, so the fleet's configuration disagrees: say so
+            # on the batch rather than leave it ticking without ever doing anything.
+            variable = integration_variable("NOTION_TOKEN", lease.integration)
+            await self._fail(
+                lease,
+                f"integration {lease.integration!r} is not configured on the workers "
+                f"(NOTION_INTEGRATIONS, {variable})",
+                report,
+            )
+            return
         try:
-            await self._sync.sync(lease)
+            await notion.sync.sync(lease)
         except PageGone as exc:
-            if await self._batches.fail(lease.notion_page_id, lease.run_id, str(exc)):
-                log.error("batch_failed", reason=str(exc))
-                self._metrics.batches_ended.labels(reason="failed").inc()
-            report.outcome = "failed"
+            await self._fail(lease, str(exc), report)
             return
 
         handler = self._handler(lease)
@@ -173,6 +191,12 @@ class TickProcessor:
         # A lost lease means another worker owns the page now, its outbox included.
         if not keeper.lost:
             await self._record(lease, report)
+
+    async def _fail(self, lease: Lease, reason: str, report: TickReport) -> None:
+        if await self._batches.fail(lease.notion_page_id, lease.run_id, reason):
+            log.error("batch_failed", reason=reason)
+            self._metrics.batches_ended.labels(reason="failed").inc()
+        report.outcome = "failed"
 
     def _handler(self, lease: Lease) -> Handler:
         """The handler the batch chose (``None``: this worker's default)."""
@@ -271,8 +295,12 @@ class TickProcessor:
     async def _record(self, lease: Lease, report: TickReport) -> None:
         # Recording has its own time budget: when handlers used up the tick, their outcomes
         # must still reach Notion rather than wait behind the next tick's processing.
+        notion = self._notion.get(lease.integration)
+        if notion is None:
+            log.warning("record_skipped", reason=f"integration {lease.integration!r} unknown here")
+            return
         budget = min(max(lease.interval_seconds, RECORD_MIN_SECONDS), MAX_TICK_SECONDS)
-        recorded = await self._recorder.record(lease, deadline=time.monotonic() + budget)
+        recorded = await notion.recorder.record(lease, deadline=time.monotonic() + budget)
         report.checked += recorded.checked
         report.logged += recorded.logged
 

@@ -10,8 +10,24 @@ from typing import Any
 
 import asyncpg
 
+from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """What a start asks for."""
+
+    notion_page_id: str
+    interval_seconds: int
+    duration_seconds: int
+    #: The batch's message until its first tick reports.
+    message: str
+    #: The handler the run uses; ``None``: the worker's default.
+    handler: str | None = None
+    #: The Notion integration the run works through.
+    integration: str = DEFAULT_INTEGRATION
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,7 @@ class StartedBatch:
     interval_seconds: int
     #: The handler chosen for the run; ``None``: the worker's default.
     handler: str | None = None
+    integration: str = DEFAULT_INTEGRATION
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,8 @@ class BatchStatus:
     interval_seconds: int | None
     #: The handler the current run chose; ``None``: the worker's default.
     handler: str | None
+    #: The integration of the current run; ``None`` for a page never started.
+    integration: str | None
     ticks: int
     todos_done: int
     todos_skipped: int
@@ -83,8 +102,22 @@ def _page(record: asyncpg.Record) -> str:
     return str(record["notion_page_id"])
 
 
-def started_batch(row: asyncpg.Record) -> StartedBatch:
-    """A ``start_batch`` row."""
+async def insert_batch(
+    conn: asyncpg.pool.PoolConnectionProxy, new: NewBatch
+) -> StartedBatch | None:
+    """Start the page's batch on ``conn`` (inside the caller's transaction); ``None`` if it is
+    already running. The one place a start is written, with or without an Idempotency-Key."""
+    row = await conn.fetchrow(
+        sql("start_batch"),
+        new.notion_page_id,
+        new.interval_seconds,
+        new.duration_seconds,
+        new.message,
+        new.handler,
+        new.integration,
+    )
+    if row is None:
+        return None
     return StartedBatch(
         notion_page_id=_page(row),
         run_id=row["run_id"],
@@ -92,6 +125,7 @@ def started_batch(row: asyncpg.Record) -> StartedBatch:
         end_time=row["end_time"],
         interval_seconds=row["interval_seconds"],
         handler=row["handler"],
+        integration=row["integration"],
     )
 
 
@@ -116,12 +150,8 @@ class BatchRepository:
 
     async def start(
         self,
-        notion_page_id: str,
+        new: NewBatch,
         *,
-        interval_seconds: int,
-        duration_seconds: int,
-        message: str,
-        handler: str | None = None,
         before_commit: Callable[[StartedBatch], Awaitable[Any]] | None = None,
     ) -> StartedBatch | None:
         """Start the page's batch; ``None`` if it is already running.
@@ -130,17 +160,9 @@ class BatchRepository:
         there): if it raises, the start is rolled back and nothing half-happened.
         """
         async with self._transaction() as conn:
-            row = await conn.fetchrow(
-                sql("start_batch"),
-                notion_page_id,
-                interval_seconds,
-                duration_seconds,
-                message,
-                handler,
-            )
-            if row is None:
+            started = await insert_batch(conn, new)
+            if started is None:
                 return None
-            started = started_batch(row)
             if before_commit is not None:
                 await before_commit(started)
             return started
@@ -179,6 +201,7 @@ class BatchRepository:
             end_time=row["end_time"],
             interval_seconds=row["interval_seconds"],
             handler=row["handler"],
+            integration=row["integration"],
             ticks=row["ticks"] or 0,
             todos_done=row["todos_done"] or 0,
             todos_skipped=row["todos_skipped"] or 0,

@@ -15,7 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from notion_batch.common.db.batches import StartedBatch, started_batch
+from notion_batch.common.config import DEFAULT_INTEGRATION
+from notion_batch.common.db.batches import NewBatch, StartedBatch, insert_batch
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
 from notion_batch.common.errors import NotionBatchError
@@ -68,6 +69,9 @@ class RunRecord:
     ticks_coalesced: int
     todos_done: int
     todos_skipped: int
+    #: The handler the run chose; ``None``: the workers' default.
+    handler: str | None = None
+    integration: str = DEFAULT_INTEGRATION
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,8 @@ class HistoryRepository:
                 ticks_coalesced=r["ticks_coalesced"],
                 todos_done=r["todos_done"],
                 todos_skipped=r["todos_skipped"],
+                handler=r["handler"],
+                integration=r["integration"],
             )
             for r in rows
         ]
@@ -247,13 +253,9 @@ class IdempotentStarts:
         key: str,
         request_hash: str,
         ttl_seconds: int,
-        notion_page_id: str,
-        interval_seconds: int,
-        duration_seconds: int,
-        message: str,
+        batch: NewBatch,
         before_commit: Callable[[StartedBatch], Awaitable[Any]],
         answer: AnswerBuilder,
-        handler: str | None = None,
     ) -> IdempotentAnswer:
         """Start the page's batch unless ``key`` was seen; raises :class:`IdempotencyKeyReused`."""
         with translate_errors():
@@ -264,17 +266,8 @@ class IdempotentStarts:
                 if not claimed:
                     return await self._kept_answer(conn, client, key, request_hash)
                 await conn.execute(sql("idempotency_purge"), _PURGE_PER_CLAIM)
-                row = await conn.fetchrow(
-                    sql("start_batch"),
-                    notion_page_id,
-                    interval_seconds,
-                    duration_seconds,
-                    message,
-                    handler,
-                )
-                started = None
-                if row is not None:
-                    started = started_batch(row)
+                started = await insert_batch(conn, batch)
+                if started is not None:
                     await before_commit(started)
                 status, body = answer(started)
                 await conn.execute(sql("idempotency_store"), client, key, status, body)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
+from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
 
@@ -27,6 +28,8 @@ class Lease:
     interval_seconds: int
     #: The handler the run chose at start; ``None``: the worker's default.
     handler: str | None = None
+    #: The Notion integration the run works through.
+    integration: str = DEFAULT_INTEGRATION
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class LeaseRepository:
                     end_time=row["end_time"],
                     interval_seconds=row["interval_seconds"],
                     handler=row["handler"],
+                    integration=row["integration"],
                 )
             state = await self._pool.fetchrow(sql("lease_state"), notion_page_id)
         return _refusal(state, run_id)
@@ -76,6 +80,7 @@ class LeaseRepository:
             owner=owner,
             end_time=row["end_time"],
             interval_seconds=row["interval_seconds"],
+            integration=row["integration"],
         )
 
     async def renew(self, lease: Lease, lease_seconds: float) -> bool | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aio_pika
 import aiormq
@@ -234,7 +235,15 @@ class Broker:
                 await connection.close()
         except _AMQP_ERRORS as exc:
             log.warning("broker_close_failed", error=str(exc))
-        # aio-pika runs each closed channel's close callback in a task of its own; let those
-        # finish now, or they are still pending when the service's event loop closes.
-        for _ in range(3):
-            await asyncio.sleep(0)
+        # aio-pika runs each closed channel's and connection's close callback in a task of its
+        # own (OneShotCallback); wait for those now, or they may still be pending when the
+        # service's event loop closes ("Task was destroyed but it is pending"). A fixed number
+        # of loop turns was not enough on a loaded machine.
+        await asyncio.sleep(0)
+        callbacks = [t for t in asyncio.all_tasks() if _is_close_callback(t)]
+        if callbacks:
+            await asyncio.wait(callbacks, timeout=5)
+
+
+def _is_close_callback(task: asyncio.Task[Any]) -> bool:
+    return getattr(task.get_coro(), "__qualname__", "") == "OneShotCallback.__task_inner"

@@ -5,7 +5,8 @@
 -- name: start_batch
 -- Turns a page's batch on and opens a run, atomically: of two concurrent starts exactly one
 -- gets a row back (ON CONFLICT … WHERE only takes over a row that is not running).
--- $1 page, $2 interval s, $3 duration s, $4 message, $5 handler (NULL: the worker's default)
+-- $1 page, $2 interval s, $3 duration s, $4 message, $5 handler (NULL: the worker's default),
+-- $6 integration
 WITH started AS (
     INSERT INTO notion_batch_status AS s
         (notion_page_id, status, message, run_id, start_time, end_time, interval_seconds,
@@ -21,10 +22,12 @@ WITH started AS (
     RETURNING notion_page_id, run_id, start_time, end_time, interval_seconds
 ), run AS (
     INSERT INTO notion_batch_runs
-        (id, notion_page_id, interval_seconds, started_at, ends_at, handler)
-    SELECT run_id, notion_page_id, interval_seconds, start_time, end_time, $5::text FROM started
+        (id, notion_page_id, interval_seconds, started_at, ends_at, handler, integration)
+    SELECT run_id, notion_page_id, interval_seconds, start_time, end_time, $5::text, $6::text
+      FROM started
 )
-SELECT notion_page_id, run_id, start_time, end_time, interval_seconds, $5::text AS handler
+SELECT notion_page_id, run_id, start_time, end_time, interval_seconds, $5::text AS handler,
+       $6::text AS integration
   FROM started;
 
 
@@ -48,7 +51,7 @@ SELECT notion_page_id, run_id, end_time FROM stopped;
 -- name: batch_status
 -- $1 page
 SELECT s.notion_page_id, s.status, s.message, s.last_run_at, s.run_id, s.start_time,
-       s.end_time, s.interval_seconds, r.handler, r.ticks, r.todos_done, r.todos_skipped,
+       s.end_time, s.interval_seconds, r.handler, r.integration, r.ticks, r.todos_done, r.todos_skipped,
        (SELECT count(*) FROM notion_todos t
          WHERE t.notion_page_id = s.notion_page_id AND t.status = 'pending') AS todos_pending
   FROM notion_batch_status s

@@ -11,7 +11,7 @@ SELECT EXISTS (SELECT 1 FROM notion_batch_status WHERE notion_page_id = $1) AS k
 -- The page's runs, newest first, before a cursor (keyset pagination on the run id).
 -- $1 page, $2 before run id (NULL: from the newest), $3 limit
 SELECT id AS run_id, status, end_reason, message, interval_seconds, started_at, ends_at,
-       ended_at, ticks, ticks_coalesced, todos_done, todos_skipped
+       ended_at, ticks, ticks_coalesced, todos_done, todos_skipped, handler, integration
   FROM notion_batch_runs
  WHERE notion_page_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
  ORDER BY id DESC

@@ -4,17 +4,18 @@
 -- name: lease_acquire
 -- Leases the page to one tick of one worker, without waiting: SKIP LOCKED passes over a row
 -- another transaction holds, and a live lease of another worker is respected until it expires.
--- Returns the handler the run chose (NULL: the worker's default).
+-- Returns the handler the run chose (NULL: the worker's default) and its integration.
 -- $1 page, $2 run, $3 owner, $4 lease seconds
 UPDATE notion_batch_status s
    SET lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4)
+  FROM notion_batch_runs r
  WHERE s.notion_page_id = (
         SELECT notion_page_id FROM notion_batch_status
          WHERE notion_page_id = $1 AND run_id = $2 AND status = 'running' AND end_time > now()
            AND (lease_owner IS NULL OR lease_expires_at < now())
            FOR UPDATE SKIP LOCKED)
-RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds,
-          (SELECT r.handler FROM notion_batch_runs r WHERE r.id = s.run_id) AS handler;
+   AND r.id = s.run_id
+RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds, r.handler, r.integration;
 
 
 -- name: lease_acquire_for_record
@@ -22,12 +23,14 @@ RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds,
 -- $3 lease seconds
 UPDATE notion_batch_status s
    SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
+  FROM notion_batch_runs r
  WHERE s.notion_page_id = (
         SELECT notion_page_id FROM notion_batch_status
          WHERE notion_page_id = $1 AND status <> 'running'
            AND (lease_owner IS NULL OR lease_expires_at < now())
            FOR UPDATE SKIP LOCKED)
-RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds;
+   AND r.id = s.run_id
+RETURNING s.notion_page_id, s.run_id, s.end_time, s.interval_seconds, r.integration;
 
 
 -- name: lease_state
