@@ -126,3 +126,29 @@ async def test_unshared_page_is_not_found_until_shared_again(
 
     emulator.state.set_shared(created.page_id, True)
     assert (await notion.pages.retrieve(created.page_id))["id"] == created.page_id
+
+
+async def test_a_page_shared_with_one_integration_is_not_found_by_another(
+    emulator: RunningEmulator, http: httpx.AsyncClient
+) -> None:
+    other = "secret_other_integration"
+    object.__setattr__(emulator.state.config, "tokens", frozenset({emulator.token, other}))
+    created = emulator.state.create_page("Team A", [{"text": "a"}], shared_with=[other])
+    assert emulator.state.tree(created.page_id)["shared_with"] == [other]
+
+    async with sdk(emulator, token=other) as theirs, sdk(emulator) as ours:
+        assert (await theirs.pages.retrieve(created.page_id))["id"] == created.page_id
+        listed = await theirs.blocks.children.list(created.page_id)
+        assert [b["id"] for b in listed["results"]] == [created.block_ids[0]]
+        for call in (
+            ours.pages.retrieve(created.page_id),
+            ours.blocks.children.list(created.page_id),
+            ours.blocks.update(created.block_ids[0], to_do={"checked": True}),
+        ):
+            with pytest.raises(APIResponseError) as caught:
+                await call
+            assert caught.value.status == 404
+
+    body = {"title": "x", "shared_with": "not-a-list"}
+    answer = await http.post("/_emulator/pages", json=body)
+    assert answer.status_code == 400

@@ -180,3 +180,23 @@ async def test_demo_page_and_reset() -> None:
 
         assert extra.page_id not in emulator.state.store.pages
         assert sum(t["checked"] for t in emulator.state.todos(DEMO_PAGE_ID)) == 1
+
+
+async def test_the_request_log_keeps_the_last_requests_and_counts_the_dropped(
+    emulator: RunningEmulator, http: httpx.AsyncClient, notion: AsyncClient
+) -> None:
+    log = emulator.state.requests
+    emulator.state.requests = type(log)(limit=3)
+    try:
+        page = emulator.state.create_page("P", [{"text": "a"}])
+        for _ in range(5):
+            await notion.pages.retrieve(page.page_id)
+        await notion.blocks.children.list(page.page_id)
+        answer = (await http.get("/_emulator/requests")).json()
+        assert answer["count"] == 3
+        assert answer["dropped"] == 3
+        assert answer["requests"][-1]["operation"] == "list_children"
+        await http.delete("/_emulator/requests")
+        assert (await http.get("/_emulator/requests")).json()["dropped"] == 0
+    finally:
+        emulator.state.requests = log

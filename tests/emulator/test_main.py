@@ -29,6 +29,7 @@ def test_values() -> None:
             "NOTION_EMULATOR_TOKENS": "secret_a, secret_b,",
             "NOTION_EMULATOR_RATE_LIMIT": "off",
             "NOTION_EMULATOR_DEMO": "1",
+            "NOTION_EMULATOR_REQUEST_LOG": "500",
         }
     )
 
@@ -37,6 +38,7 @@ def test_values() -> None:
     assert settings.config.tokens == frozenset({"secret_a", "secret_b"})
     assert settings.config.rate_limit is None
     assert settings.config.demo is True
+    assert settings.config.request_log_limit == 500
     assert load_settings({}, demo_flag=True).config.demo is True
 
 
@@ -50,6 +52,8 @@ def test_values() -> None:
         ("NOTION_EMULATOR_RATE_LIMIT", "-2"),
         ("NOTION_EMULATOR_RATE_BURST", "0"),
         ("NOTION_EMULATOR_DEMO", "maybe"),
+        ("NOTION_EMULATOR_REQUEST_LOG", "0"),
+        ("NOTION_EMULATOR_REQUEST_LOG", "all"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:

@@ -32,8 +32,10 @@ Control API (``/_emulator``, no auth, never recorded; errors in the same shape)
 ``PATCH /_emulator/blocks/{id}`` ``{"checked"?, "archived"?, "text"?}`` → the block
     (a person checks, archives or retypes a block)
 ``GET  /_emulator/requests?method=&operation=&path_contains=&status=&token=``
-    → ``{"count", "requests": [{"method", "path", "query", "operation", "status",
-    "monotonic", "wall", "duration_s", "token", "request_id"}…]}`` in arrival order;
+    → ``{"count", "dropped", "requests": [{"method", "path", "query", "operation", "status",
+    "monotonic", "wall", "duration_s", "token", "request_id"}…]}`` in arrival order; only the
+    last ``NOTION_EMULATOR_REQUEST_LOG`` requests are kept (``dropped``: older ones since the
+    last clear);
     operations: retrieve_page, retrieve_block, list_children, append_children,
     update_block, delete_block, unknown.
 ``DELETE /_emulator/requests`` clears the log.

@@ -3,14 +3,15 @@
 Configuration comes from the environment (a bad value prints one line naming the variable and
 exits with status 2):
 
-==============================  =========================  =======================================
-``NOTION_EMULATOR_HOST``        ``127.0.0.1``              interface to listen on
-``NOTION_EMULATOR_PORT``        ``8700``                   port (``0``: any free port)
-``NOTION_EMULATOR_TOKENS``      ``secret_emulator_token``  accepted bearer tokens, comma-separated
-``NOTION_EMULATOR_RATE_LIMIT``  ``3``                      requests/s per token; ``off`` disables
-``NOTION_EMULATOR_RATE_BURST``  ``3``                      burst allowance of the rate limit
-``NOTION_EMULATOR_DEMO``        ``0``                      ``1`` seeds the demo page (as ``--demo``)
-==============================  =========================  =======================================
+===============================  =========================  =====================================
+``NOTION_EMULATOR_HOST``         ``127.0.0.1``              interface to listen on
+``NOTION_EMULATOR_PORT``         ``8700``                   port (``0``: any free port)
+``NOTION_EMULATOR_TOKENS``       ``secret_emulator_token``  accepted bearer tokens, comma-separated
+``NOTION_EMULATOR_RATE_LIMIT``   ``3``                      requests/s per token; ``off`` disables
+``NOTION_EMULATOR_RATE_BURST``   ``3``                      burst allowance of the rate limit
+``NOTION_EMULATOR_DEMO``         ``0``                      ``1`` seeds the demo page (``--demo``)
+``NOTION_EMULATOR_REQUEST_LOG``  ``100000``                 requests ``/_emulator/requests`` keeps
+===============================  =========================  =====================================
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aiohttp import web
 
 from notion_batch.emulator.app import create_app
 from notion_batch.emulator.demo import DEMO_PAGE_ID, DEMO_TITLE
+from notion_batch.emulator.recording import DEFAULT_REQUEST_LOG_LIMIT
 from notion_batch.emulator.state import DEFAULT_TOKEN, EmulatorConfig
 
 log = logging.getLogger("notion_batch.emulator")
@@ -89,11 +91,17 @@ def load_settings(environ: Mapping[str, str], *, demo_flag: bool = False) -> Ser
     raw_demo = environ.get("NOTION_EMULATOR_DEMO", "").strip().lower()
     if raw_demo not in _TRUE | _FALSE:
         raise SettingError("NOTION_EMULATOR_DEMO", f"must be 1 or 0, got {raw_demo!r}")
+    raw_log = _get(environ, "NOTION_EMULATOR_REQUEST_LOG", str(DEFAULT_REQUEST_LOG_LIMIT))
+    if not raw_log.isdigit() or not 1 <= int(raw_log) <= 100_000_000:
+        raise SettingError(
+            "NOTION_EMULATOR_REQUEST_LOG", f"must be an integer ≥ 1, got {raw_log!r}"
+        )
     config = EmulatorConfig(
         tokens=tokens,
         rate_limit=rate,
         rate_burst=int(raw_burst),
         demo=demo_flag or raw_demo in _TRUE,
+        request_log_limit=int(raw_log),
     )
     return ServeSettings(
         host=_get(environ, "NOTION_EMULATOR_HOST", "127.0.0.1"), port=int(raw_port), config=config

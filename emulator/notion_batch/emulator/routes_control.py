@@ -116,7 +116,14 @@ async def list_requests(request: web.Request) -> web.Response:
         status=int(status) if status is not None else None,
         token=q.get("token"),
     )
-    return web.json_response({"count": len(entries), "requests": [e.to_json() for e in entries]})
+    log = _state(request).requests
+    return web.json_response(
+        {
+            "count": len(entries),
+            "dropped": log.dropped,
+            "requests": [e.to_json() for e in entries],
+        }
+    )
 
 
 async def clear_requests(request: web.Request) -> web.Response:

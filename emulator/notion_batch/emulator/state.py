@@ -15,7 +15,7 @@ from notion_batch.emulator.errors import ApiError, block_not_found, page_not_fou
 from notion_batch.emulator.faults import Fault, FaultBook
 from notion_batch.emulator.ids import canonical_id
 from notion_batch.emulator.ratelimit import RateLimiter
-from notion_batch.emulator.recording import RequestLog
+from notion_batch.emulator.recording import DEFAULT_REQUEST_LOG_LIMIT, RequestLog
 from notion_batch.emulator.shapes import page_url, plain_text, rich_text_item
 from notion_batch.emulator.store import PERSON_USER_ID, Block, Store
 
@@ -33,6 +33,8 @@ class EmulatorConfig:
     #: List archived blocks in children lists. Notion leaves them out; tests of a client's own
     #: filtering can turn this on.
     list_archived: bool = False
+    #: Requests the request log keeps (the oldest are dropped beyond).
+    request_log_limit: int = DEFAULT_REQUEST_LOG_LIMIT
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class EmulatorState:
         self.store = Store()
         self.faults = FaultBook()
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
-        self.requests = RequestLog()
+        self.requests = RequestLog(config.request_log_limit)
 
     # -- pages and blocks, as a person would make them -------------------------------------
 
