@@ -13,7 +13,17 @@ from tests.deploy import support
 from tests.deploy.test_event_catalogue import section, table_rows, ticked
 
 #: Label names whose values come from closed sets (see metrics.py); nothing else may be a label.
-BOUNDED_LABELS = {"outcome", "reason", "queue", "operation", "status", "route", "method"}
+# "integration" is bounded by configuration (NOTION_INTEGRATIONS), not by traffic.
+BOUNDED_LABELS = {
+    "outcome",
+    "reason",
+    "queue",
+    "operation",
+    "status",
+    "route",
+    "method",
+    "integration",
+}
 
 
 def documented_name(family: support.Family) -> str:
@@ -55,7 +65,10 @@ def test_closed_label_sets_exist_at_zero() -> None:
     for reason in m.BATCH_END_REASONS:
         assert f'notion_batch_batches_ended_total{{reason="{reason}"}} 0.0' in text
     for operation in m.NOTION_OPERATIONS:
-        assert f'notion_batch_notion_rate_limited_total{{operation="{operation}"}} 0.0' in text
+        assert (
+            "notion_batch_notion_rate_limited_total"
+            f'{{integration="default",operation="{operation}"}} 0.0'
+        ) in text
     # A gauge of measured values has no series until measured: 0 would be a lie.
     assert "notion_batch_queue_depth{" not in text
 

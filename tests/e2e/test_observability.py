@@ -73,7 +73,11 @@ async def test_metrics_probes_and_the_story_of_one_page(stack: Stack) -> None:
     assert scheduler['notion_batch_batches_ended_total{reason="expired"}'] == 1
     assert total(workers, 'notion_batch_ticks_processed_total{outcome="worked"}') >= 1
     assert (
-        total(workers, 'notion_batch_notion_requests_total{operation="check_todo",status="200"}')
+        total(
+            workers,
+            "notion_batch_notion_requests_total"
+            '{integration="default",operation="check_todo",status="200"}',
+        )
         == 5
     )
     assert total(workers, "notion_batch_tick_lag_seconds_count{}") >= 3

@@ -23,6 +23,8 @@ from typing import Final, Literal, Protocol, get_args
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from notion_batch.common.config import DEFAULT_INTEGRATION
+
 #: Every metric name starts with this (``<PREFIX>_…``).
 PREFIX: Final = "notion_batch"
 
@@ -176,14 +178,14 @@ class Metrics:
         # -- Notion gateway (worker) -------------------------------------------------------
         self.notion_requests = counter(
             "notion_requests",
-            "Notion API requests sent (each attempt), by operation and answer status "
-            "(a listed code, its class such as 4xx, or no_response).",
-            ("operation", "status"),
+            "Notion API requests sent (each attempt), by integration, operation and answer "
+            "status (a listed code, its class such as 4xx, or no_response).",
+            ("integration", "operation", "status"),
         )
         self.notion_rate_limited = counter(
             "notion_rate_limited",
-            "Notion answers 429 rate_limited, by operation.",
-            ("operation",),
+            "Notion answers 429 rate_limited, by integration and operation.",
+            ("integration", "operation"),
         )
         self.notion_limiter_wait_seconds = histogram(
             "notion_limiter_wait_seconds",
@@ -228,7 +230,7 @@ class Metrics:
             self.todos_processed.labels(outcome=outcome)
             self.handler_duration_seconds.labels(outcome=outcome)
         for operation in NOTION_OPERATIONS:
-            self.notion_rate_limited.labels(operation=operation)
+            self.notion_rate_limited.labels(integration=DEFAULT_INTEGRATION, operation=operation)
         for reason in BATCH_END_REASONS:
             self.batches_ended.labels(reason=reason)
 

@@ -108,6 +108,7 @@ class NotionGateway:
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._token = settings.token
+        self._integration = settings.integration
         self._limiter: RateLimiter = limiter or TokenBucketLimiter(settings.rate_limit_per_second)
         self._policy = retry_policy or RetryPolicy.from_settings(settings)
         # The SDK sets the level of the logger it is given; keep the caller's, and give it
@@ -267,10 +268,14 @@ class NotionGateway:
                 if failure is None:  # pragma: no cover - classify knows every type caught here
                     raise
                 metrics.notion_requests.labels(
-                    operation=operation, status=notion_status_label(failure.status)
+                    integration=self._integration,
+                    operation=operation,
+                    status=notion_status_label(failure.status),
                 ).inc()
                 if failure.status == 429:
-                    metrics.notion_rate_limited.labels(operation=operation).inc()
+                    metrics.notion_rate_limited.labels(
+                        integration=self._integration, operation=operation
+                    ).inc()
                 decision = self._policy.decide(failure, attempt=attempt, idempotent=idempotent)
                 if not decision.retry:
                     log.warning(
@@ -299,7 +304,9 @@ class NotionGateway:
                     self._limiter.penalize(decision.delay)
                 await asyncio.sleep(decision.delay)
                 continue
-            metrics.notion_requests.labels(operation=operation, status="200").inc()
+            metrics.notion_requests.labels(
+                integration=self._integration, operation=operation, status="200"
+            ).inc()
             if not isinstance(answer, dict):  # pragma: no cover - Notion answers JSON objects
                 raise NotionRequestError(
                     f"Notion answered {operation} with a non-object", status=200, code="bad_answer"
