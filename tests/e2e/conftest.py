@@ -20,7 +20,7 @@ def stack_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def stack(
+async def stack(  # noqa: PLR0917 - fixtures, injected by name
     request: pytest.FixtureRequest,
     database_url: str,
     amqp_url: str,

@@ -37,10 +37,23 @@ def make_certificate(folder: Path) -> Certificate:
     cert, key = folder / "smtp-cert.pem", folder / "smtp-key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],  # fmt: skip
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
         timeout=60,
@@ -82,7 +95,11 @@ class Inbox:
                 recipients=list(envelope.rcpt_tos),
                 message=parsed,
                 login=auth.login.decode() if isinstance(auth, LoginPassword) else None,
-                tls=session.ssl is not None,
+                tls=session.ssl is not None
+                or (
+                    server.transport is not None
+                    and server.transport.get_extra_info("sslcontext") is not None
+                ),
             )
         )
         self.arrived.set()
@@ -120,7 +137,8 @@ async def smtp_server(
             tls_context=context if tls == "starttls" else None,
             require_starttls=tls == "starttls",
             authenticator=inbox.authenticate,
-            auth_require_tls=tls != "none",
+            # aiosmtpd knows of STARTTLS only; with TLS from the first byte it is encrypted too.
+            auth_require_tls=tls == "starttls",
             loop=loop,
         )
 
