@@ -13,7 +13,16 @@ from tests.deploy import support
 from tests.deploy.test_event_catalogue import section, table_rows, ticked
 
 #: Label names whose values come from closed sets (see metrics.py); nothing else may be a label.
-BOUNDED_LABELS = {"outcome", "reason", "queue", "operation", "status", "route", "method"}
+BOUNDED_LABELS = {
+    "outcome",
+    "reason",
+    "queue",
+    "operation",
+    "status",
+    "route",
+    "method",
+    "channel",
+}
 
 
 def documented_name(family: support.Family) -> str:
