@@ -23,7 +23,7 @@ from notion_batch.common.db.batches import BatchRepository, StoppedBatch
 from notion_batch.common.db.notifications import NotificationRepository
 from notion_batch.scheduler.notifications import open_channels
 from notion_batch.scheduler.notifier import Notifier
-from tests.e2e.stack import free_port
+from tests.e2e.stack import free_port, wait_for
 from tests.support.smtp_server import Certificate, make_certificate, smtp_server
 from tests.support.webhook_receiver import Answer, webhook_receiver
 
@@ -465,3 +465,26 @@ async def test_secrets_stay_out_of_errors_logs_and_the_database(pool: asyncpg.Po
     row = (await deliveries(pool, stopped.run_id))["webhook"]
     assert row["last_error"] == "HTTP 500: bad gateway for [redacted]"
     assert "tok-SECRET" not in repr(logs)
+
+
+async def test_the_notifier_task_delivers_until_cancelled(pool: asyncpg.Pool) -> None:
+    async with webhook_receiver() as hook, notifier(pool, NOTIFY_WEBHOOK_URL=hook.url) as n:
+        with structlog.testing.capture_logs() as logs:
+            task = asyncio.create_task(n.run())
+            try:
+                stopped = await stopped_run(pool)
+
+                async def sent() -> bool:
+                    return bool(hook.received)
+
+                await wait_for(sent, timeout=10, what="the summary")
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+    assert [body["run_id"] for _, body in hook.received] == [stopped.run_id]
+    (started,) = [e for e in logs if e["event"] == "notifier_started"]
+    assert (started["channels"], started["notify_on"]) == (
+        ["webhook"],
+        ["expired", "failed", "stopped"],
+    )

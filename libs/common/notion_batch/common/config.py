@@ -370,10 +370,9 @@ class OpsSettings:
         )
 
 
-def _http_url(env: Env, name: str) -> str | None:
+def _http_url(name: str, url: str | None) -> str | None:
     """An optional ``http(s)://`` URL, kept exactly as given (a trailing slash may matter to
     the receiver). The value is never quoted in an error: webhook URLs hold tokens."""
-    url = env.optional(name)
     if url is not None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -498,7 +497,7 @@ class NotifySettings:
 
     @classmethod
     def from_env(cls, env: Env) -> NotifySettings:
-        webhook_url = _http_url(env, "NOTIFY_WEBHOOK_URL")
+        webhook_url = _http_url("NOTIFY_WEBHOOK_URL", env.optional("NOTIFY_WEBHOOK_URL"))
         secret = env.optional("NOTIFY_WEBHOOK_SECRET")
         if secret is not None:
             if webhook_url is None:
@@ -511,7 +510,9 @@ class NotifySettings:
         return cls(
             webhook_url=webhook_url,
             webhook_secret=secret,
-            slack_webhook_url=_http_url(env, "NOTIFY_SLACK_WEBHOOK_URL"),
+            slack_webhook_url=_http_url(
+                "NOTIFY_SLACK_WEBHOOK_URL", env.optional("NOTIFY_SLACK_WEBHOOK_URL")
+            ),
             email=EmailSettings.from_env(env),
             on=_end_reasons(env),
             max_attempts=env.integer("NOTIFY_MAX_ATTEMPTS", 8, minimum=1, maximum=100),

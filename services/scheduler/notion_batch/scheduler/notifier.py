@@ -140,6 +140,12 @@ class Notifier:
                 failures += 1
                 pause = min(self._poll_seconds * 2**failures, 30.0)
                 log.warning("notifier_round_failed", error=str(exc), retry_in_s=pause)
+            except Exception:
+                # A bug of ours: seen (with its traceback) and retried, but never the end of
+                # notifications for the rest of the scheduler's life.
+                failures += 1
+                pause = min(self._poll_seconds * 2**failures, 30.0)
+                log.exception("notifier_round_crashed", retry_in_s=pause)
             await asyncio.sleep(pause)
 
     async def _deliver(self, delivery: Delivery) -> None:
