@@ -23,6 +23,7 @@ BOUNDED_LABELS = {
     "route",
     "method",
     "integration",
+    "channel",
 }
 
 

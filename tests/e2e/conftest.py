@@ -13,12 +13,20 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def stack(
+def stack_env() -> dict[str, str]:
+    """Extra environment for the stack's processes, known only once other fixtures ran (the
+    address of a receiver): a module overrides this fixture. Fixed values: ``stack_env``."""
+    return {}
+
+
+@pytest.fixture
+async def stack(  # noqa: PLR0917 - fixtures, injected by name
     request: pytest.FixtureRequest,
     database_url: str,
     amqp_url: str,
     amqp_namespace: str,
     tmp_path: Path,
+    stack_env: dict[str, str],
 ) -> AsyncIterator[Stack]:
     """Emulator + API + scheduler + 2 workers, started for this test and stopped after it."""
     emulator_port, api_port = free_port(), free_port()
@@ -28,6 +36,7 @@ async def stack(
     marker = request.node.get_closest_marker("stack_env")
     if marker is not None:
         env |= marker.kwargs
+    env |= stack_env
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         stack = Stack(env, tmp_path, f"http://127.0.0.1:{api_port}", notion_url, http)
         try:

@@ -1,1 +1,1 @@
-from tests.e2e.conftest import stack  # noqa: F401 - the same real-process stack
+from tests.e2e.conftest import stack, stack_env  # noqa: F401 - the same real-process stack

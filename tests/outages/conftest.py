@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import stack  # noqa: F401 - the same real-process stack
+from tests.e2e.conftest import stack, stack_env  # noqa: F401 - the same real-process stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

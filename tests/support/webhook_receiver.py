@@ -1,8 +1,9 @@
 """A webhook receiver for tests: a real aiohttp server on a free port of 127.0.0.1.
 
-It answers as the test tells it — per to-do text when ``answers`` names it, else
-``status``/``body`` after ``delay`` seconds — and keeps every request it got (headers and
-JSON body), so a test checks both what was sent and what was made of the answer.
+It answers as the test tells it — the next of ``script`` while there is one, else per to-do
+text when ``answers`` names it, else ``status``/``body`` after ``delay`` seconds — and keeps
+every request it got (headers and JSON body, and the raw bytes in ``raw``), so a test checks
+both what was sent and what was made of the answer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Answer:
     body: str = ""
     content_type: str = "application/json"
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,15 +33,26 @@ class Receiver:
     #: Answers by the to-do's text, for tests that send several to-dos.
     answers: dict[str, Answer] = field(default_factory=dict)
     received: list[tuple[dict[str, str], Any]] = field(default_factory=list)
+    #: Answers given in order, one per request, before the others apply.
+    script: list[Answer] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
         payload = await request.json()
         self.received.append((dict(request.headers), payload))
-        answer = self.answers.get(str(payload.get("text")), self.default)
+        self.raw.append(body)
+        if self.script:
+            answer = self.script.pop(0)
+        else:
+            answer = self.answers.get(str(payload.get("text")), self.default)
         if answer.delay:
             await asyncio.sleep(answer.delay)
         return web.Response(
-            status=answer.status, text=answer.body, content_type=answer.content_type
+            status=answer.status,
+            text=answer.body,
+            content_type=answer.content_type,
+            headers=answer.headers,
         )
 
     def texts(self) -> list[str]:

@@ -48,6 +48,11 @@ BatchEndReason = Literal["stopped", "expired", "failed"]
 QueueRole = Literal["ticks", "commands", "dead"]
 #: The Notion calls the gateway makes (``common/notion/gateway.py``).
 NotionOperation = Literal["retrieve_page", "list_children", "check_todo", "append_blocks"]
+#: Where a batch-end summary goes (``NOTIFY_*``; ``config.NOTIFY_CHANNELS``).
+NotificationChannel = Literal["webhook", "slack", "email"]
+#: What became of one delivery attempt of a summary: ``delivered``, ``failed`` (retried
+#: later, with backoff) or ``abandoned`` (given up: attempts or age used up, or refused for good).
+NotificationOutcome = Literal["delivered", "failed", "abandoned"]
 
 TICK_OUTCOMES: Final[tuple[str, ...]] = get_args(TickOutcome)
 TICK_RETURN_REASONS: Final[tuple[str, ...]] = get_args(TickReturnReason)
@@ -55,6 +60,8 @@ TODO_OUTCOMES: Final[tuple[str, ...]] = get_args(TodoOutcome)
 BATCH_END_REASONS: Final[tuple[str, ...]] = get_args(BatchEndReason)
 QUEUE_ROLES: Final[tuple[str, ...]] = get_args(QueueRole)
 NOTION_OPERATIONS: Final[tuple[str, ...]] = get_args(NotionOperation)
+NOTIFICATION_CHANNELS: Final[tuple[str, ...]] = get_args(NotificationChannel)
+NOTIFICATION_OUTCOMES: Final[tuple[str, ...]] = get_args(NotificationOutcome)
 
 #: Notion answers worth a series of their own; any other becomes its class (``4xx``…).
 _NOTION_STATUSES: Final = frozenset({200, 400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 529})
@@ -221,6 +228,13 @@ class Metrics:
             "Batches ended, by reason (stopped by request|expired|failed).",
             ("reason",),
         )
+        # -- scheduler: batch-end notifications --------------------------------------------
+        self.notifications = counter(
+            "notifications",
+            "Batch-end summary deliveries by channel (webhook|slack|email) and outcome "
+            "(delivered|failed: retried later|abandoned: given up).",
+            ("channel", "outcome"),
+        )
 
         for outcome in TICK_OUTCOMES:
             self.ticks_processed.labels(outcome=outcome)
@@ -233,6 +247,9 @@ class Metrics:
             self.notion_rate_limited.labels(integration=DEFAULT_INTEGRATION, operation=operation)
         for reason in BATCH_END_REASONS:
             self.batches_ended.labels(reason=reason)
+        for channel in NOTIFICATION_CHANNELS:
+            for notification_outcome in NOTIFICATION_OUTCOMES:
+                self.notifications.labels(channel=channel, outcome=notification_outcome)
 
     def watch_pool(self, pool: PoolLike) -> None:
         """Read the pool gauges from ``pool`` at each scrape (one pool per process)."""

@@ -8,6 +8,7 @@ import structlog
 
 from notion_batch.common.config import SchedulerSettings
 from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.notifications import NotificationRepository
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
@@ -16,6 +17,8 @@ from notion_batch.common.ops_server import serve_ops
 from notion_batch.common.readiness import ServiceReadiness
 from notion_batch.scheduler.commands import CommandConsumer
 from notion_batch.scheduler.emitter import TickEmitter
+from notion_batch.scheduler.notifications import open_channels
+from notion_batch.scheduler.notifier import Notifier
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +29,7 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
     async with (
         serve_ops(settings.ops.host, settings.ops.port, ready=readiness) as ops,
         pool_context(settings.database) as pool,
+        open_channels(settings.notify) as channels,
     ):
         get_metrics().watch_pool(pool)
         readiness.pool = pool
@@ -46,6 +50,16 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
             loops = [
                 asyncio.create_task(emitter.run(), name="tick-emitter"),
                 asyncio.create_task(emitter.measure_forever(), name="gauges"),
+                # Its own task: a slow or dead receiver never delays a tick.
+                asyncio.create_task(
+                    Notifier(
+                        NotificationRepository(pool),
+                        channels,
+                        settings.notify,
+                        poll_seconds=settings.poll_seconds,
+                    ).run(),
+                    name="notifier",
+                ),
             ]
             await stop.wait()
             ops.set_draining()
@@ -59,4 +73,11 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    run_service("scheduler", SchedulerSettings.from_env, lambda s: s.log, serve)
+    run_service(
+        "scheduler",
+        SchedulerSettings.from_env,
+        lambda s: s.log,
+        serve,
+        # Webhook URLs hold tokens (Slack's always do); and the SMTP password, the HMAC key.
+        secrets=lambda s: s.notify.secrets,
+    )
