@@ -19,7 +19,7 @@ import structlog
 from prometheus_client import REGISTRY
 
 from notion_batch.common.config import Env, NotifySettings
-from notion_batch.common.db.batches import BatchRepository, StoppedBatch
+from notion_batch.common.db.batches import BatchRepository, NewBatch, StoppedBatch
 from notion_batch.common.db.notifications import NotificationRepository
 from notion_batch.scheduler.notifications import open_channels
 from notion_batch.scheduler.notifier import Notifier
@@ -64,7 +64,9 @@ async def until(
 async def stopped_run(pool: asyncpg.Pool) -> StoppedBatch:
     repo = BatchRepository(pool)
     page = str(uuid.uuid4())
-    started = await repo.start(page, interval_seconds=60, duration_seconds=900, message="running")
+    started = await repo.start(
+        NewBatch(page, interval_seconds=60, duration_seconds=900, message="running")
+    )
     assert started is not None
     stopped = await repo.stop(page, message="completed — stopped by request")
     assert stopped is not None
@@ -105,7 +107,9 @@ async def test_every_end_of_a_run_owes_one_notification_in_its_transaction(
     pages = [str(uuid.uuid4()) for _ in range(4)]
     runs = []
     for page in pages:
-        started = await repo.start(page, interval_seconds=60, duration_seconds=900, message="x")
+        started = await repo.start(
+            NewBatch(page, interval_seconds=60, duration_seconds=900, message="x")
+        )
         assert started is not None
         runs.append(started.run_id)
     assert await pool.fetchval("SELECT count(*) FROM notion_batch_notifications") == 0
@@ -339,7 +343,9 @@ async def test_the_summary_waits_for_the_last_tick_and_counts_its_work(
 ) -> None:
     repo = BatchRepository(pool)
     page = str(uuid.uuid4())
-    started = await repo.start(page, interval_seconds=60, duration_seconds=900, message="x")
+    started = await repo.start(
+        NewBatch(page, interval_seconds=60, duration_seconds=900, message="x")
+    )
     assert started is not None
     # A worker is mid-tick when the stop comes: it holds the page's lease.
     await pool.execute(
