@@ -28,7 +28,7 @@ READ = {"Authorization": f"Bearer {READ_KEY}"}
 TOKEN = "secret_defaultverificationtoken0123456789"
 TEAM_A_TOKEN = "secret_teamaverificationtoken0123456789"
 HOOK = "/api/v1/notion/webhook"
-VERIFICATION = "/api/v1/notion/webhook/verification"
+VERIFICATION = "/api/v1/notion/webhook-verification"
 PERSON = {"id": "6e5d4c3b-2a19-4f8e-7d6c-5b4a39281706", "type": "person"}
 BOT = {"id": "5e1f0b7a-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "type": "bot"}
 

@@ -6,7 +6,7 @@ no API key (Notion cannot send one): they are authenticated by Notion's signatur
 with the integration's verification token from the environment. A page event for a page
 running on that integration makes its tick due now and wakes the scheduler; everything else
 is answered 200 at once, so Notion does not retry it. An unsigned verification request is
-only kept for the operator (``GET /api/v1/notion/webhook/verification``, write scope): anyone
+only kept for the operator (``GET /api/v1/notion/webhook-verification``, write scope): anyone
 can send one, so its token is never trusted to check signatures. The operator pastes it into
 Notion — Notion accepts only the token it sent, which is the proof — and configures it.
 """
@@ -82,7 +82,7 @@ async def receive(request: web.Request) -> web.Response:
                 "success": True,
                 "message": (
                     "verification request received: an operator reads its token with "
-                    "GET /api/v1/notion/webhook/verification (or `notion-batch "
+                    "GET /api/v1/notion/webhook-verification (or `notion-batch "
                     "notion-webhook-token`) and pastes it into Notion"
                 ),
             }

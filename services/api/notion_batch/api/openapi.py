@@ -593,7 +593,7 @@ _REPLAYED = {
 }
 
 
-def _paths() -> Json:
+def _paths(integrations: Sequence[str]) -> Json:
     page = _ref("parameters", "PageId")
     return {
         "/api/v1/batch/start": {
@@ -766,7 +766,7 @@ def _paths() -> Json:
                 ),
             }
         },
-        **_webhook_paths(),
+        **_webhook_paths(integrations),
         "/api/v1/openapi.json": {
             "get": {
                 "operationId": "getOpenApiDocument",
@@ -829,7 +829,7 @@ def _paths() -> Json:
     }
 
 
-def _webhook_paths() -> Json:
+def _webhook_paths(integrations: Sequence[str]) -> Json:
     receive = {
         "tags": ["notion"],
         "summary": "Notion's webhook subscription: verification request or signed event",
@@ -883,7 +883,7 @@ def _webhook_paths() -> Json:
         "/api/v1/notion/webhook/{integration}": {
             "post": {"operationId": "receiveNotionWebhookOfIntegration", **named}
         },
-        "/api/v1/notion/webhook/verification": {
+        "/api/v1/notion/webhook-verification": {
             "get": {
                 "operationId": "getNotionWebhookVerification",
                 "tags": ["notion"],
@@ -901,7 +901,11 @@ def _webhook_paths() -> Json:
                         "in": "query",
                         "required": False,
                         "description": "A Notion integration of NOTION_INTEGRATIONS.",
-                        "schema": {"type": "string", "default": DEFAULT_INTEGRATION},
+                        "schema": {
+                            "type": "string",
+                            "enum": list(integrations),
+                            "default": DEFAULT_INTEGRATION,
+                        },
                     }
                 ],
                 "responses": {
@@ -944,7 +948,7 @@ def build_document(
             {"name": "notion", "description": "Notion's webhook subscriptions."},
             {"name": "meta", "description": "Probes and this contract."},
         ],
-        "paths": _paths(),
+        "paths": _paths(integrations),
         "components": {
             "schemas": _schemas(handlers, integrations),
             "responses": _responses(),

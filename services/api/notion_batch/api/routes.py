@@ -35,7 +35,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/notion/webhook", notion_webhook.receive, None),
     Endpoint("POST", "/api/v1/notion/webhook/{integration}", notion_webhook.receive, None),
     # The verification token is a secret an operator pastes into Notion: write keys only.
-    Endpoint("GET", "/api/v1/notion/webhook/verification", notion_webhook.verification, "write"),
+    Endpoint("GET", "/api/v1/notion/webhook-verification", notion_webhook.verification, "write"),
     Endpoint("GET", "/api/v1/openapi.json", docs.openapi_document, None),
     Endpoint("GET", "/api/docs", docs.docs_page, None),
     Endpoint("GET", "/healthz", views.healthz, None),

@@ -354,7 +354,7 @@ def _more(answer: dict[str, Any], command: str, out: IO[str]) -> None:
 async def notion_webhook_token(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
     """The verification token Notion's webhook subscription sent, and what to do with it."""
     params = {"integration": args.integration} if args.integration else None
-    answer = await api.get("/api/v1/notion/webhook/verification", params)
+    answer = await api.get("/api/v1/notion/webhook-verification", params)
     if args.json:
         _dump(answer, out)
         return 0

@@ -4,7 +4,7 @@
 -- (the flag is cleared by the worker holding the page's lease).
 
 -- A subscription's verification request, kept for the operator to read (GET
--- /api/v1/notion/webhook/verification, write scope) and paste into Notion. Anyone can POST
+-- /api/v1/notion/webhook-verification, write scope) and paste into Notion. Anyone can POST
 -- one, so it is never used to check signatures: that token comes from the environment
 -- (NOTION_WEBHOOK_VERIFICATION_TOKEN[_<NAME>]) once Notion accepted it. The last few per
 -- integration are kept, so a forged request cannot hide the real one.
