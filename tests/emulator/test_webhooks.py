@@ -221,6 +221,14 @@ async def test_an_unreachable_url_is_recorded_and_given_up_after_max_attempts(
     assert all(d["error"] for d in answer["deliveries"])
 
 
+async def test_a_demo_subscription_may_send_a_fixed_token(
+    http: httpx.AsyncClient, hook: Hook
+) -> None:
+    fixed = "secret_demowebhooktoken0123456789"
+    _, token = await subscribe(http, hook, verification_token=fixed)
+    assert token == fixed
+
+
 async def test_bad_subscriptions_are_refused_and_reset_forgets_them(
     http: httpx.AsyncClient, hook: Hook
 ) -> None:
@@ -229,6 +237,7 @@ async def test_bad_subscriptions_are_refused_and_reset_forgets_them(
         {"url": hook.url, "integration_token": "secret_unknown"},
         {"url": hook.url, "max_attempts": 0},
         {"url": hook.url, "aggregation_seconds": -1},
+        {"url": hook.url, "verification_token": "with blank"},
     ):
         answer = await http.post("/_emulator/webhooks", json=body)
         assert answer.status_code == 400, body

@@ -52,7 +52,8 @@ Webhook subscriptions (``webhooks.py``), as Notion's
 -----------------------------------------------------
 ``POST /_emulator/webhooks`` ``{"url", "integration_token"? (default: the default token),
     "aggregation_seconds"? (default ``NOTION_EMULATOR_WEBHOOK_DELAY``, 1), "retry_seconds"? (1),
-    "max_attempts"? (8)}`` → 201 ``{"id", "url", "integration_id", "status":
+    "max_attempts"? (8), "verification_token"? (default: a random ``secret_…``; fixed, for
+    demos whose API is configured first)}`` → 201 ``{"id", "url", "integration_id", "status":
     "pending_verification", …}``, then POSTs ``{"verification_token": "secret_…"}`` (unsigned)
     to ``url``; the token is not shown here: read it where it was sent, as with Notion.
 ``POST /_emulator/webhooks/{id}/verify`` ``{"verification_token"}`` → the subscription,

@@ -195,9 +195,15 @@ async def create_webhook(request: web.Request) -> web.Response:
     attempts = body.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
         raise validation_error("max_attempts should be an integer from 1 to 20")
+    fixed = body.get("verification_token")
+    if fixed is not None and (
+        not isinstance(fixed, str) or not fixed or any(c.isspace() for c in fixed)
+    ):
+        raise validation_error("verification_token should be a string without blanks")
     subscription = state.webhooks.subscribe(
         url,
         token,
+        verification_token=fixed,
         aggregation_seconds=_seconds(body, "aggregation_seconds"),
         retry_seconds=_seconds(body, "retry_seconds"),
         max_attempts=attempts,

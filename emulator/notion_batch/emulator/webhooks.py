@@ -145,9 +145,14 @@ class WebhookHub:
         aggregation_seconds: float | None = None,
         retry_seconds: float | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        verification_token: str | None = None,
     ) -> Subscription:
-        """Create a subscription and send its verification request (in the background)."""
-        token = "secret_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(43))
+        """Create a subscription and send its verification request (in the background).
+        ``verification_token``: the one to send instead of a random one (demos, where the API
+        is configured before the subscription exists)."""
+        token = verification_token or "secret_" + "".join(
+            secrets.choice(_TOKEN_ALPHABET) for _ in range(43)
+        )
         subscription = Subscription(
             id=new_id(),
             url=url,
