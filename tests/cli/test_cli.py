@@ -211,6 +211,34 @@ async def test_failures_are_one_line_with_an_exit_code(cli_stack: CliStack, tmp_
     assert json.loads(result.out)["success"] is True
 
 
+async def test_notion_webhook_token_shows_the_token_notion_sent_and_what_to_do(
+    cli_stack: CliStack,
+) -> None:
+    none_yet = await cli_stack.cli("notion-webhook-token")
+    assert none_yet.code == 1
+    assert "404 Not Found: no verification request received" in none_yet.err
+    # Notion's subscription sends its verification request to the API.
+    sent = "secret_sentbynotion0123456789abcdefghijklmnopq"
+    stack = cli_stack.stack
+    async with stack.http.post(
+        stack.api_url + "/api/v1/notion/webhook", json={"verification_token": sent}
+    ) as response:
+        assert response.status == 200
+
+    shown = await cli_stack.cli("notion-webhook-token")
+    assert shown.code == 0, shown.err
+    assert f"\n  {sent}\n" in shown.out
+    assert "Paste it into Notion" in shown.out
+    assert "Set NOTION_WEBHOOK_VERIFICATION_TOKEN to it on the API" in shown.out
+    as_json = await cli_stack.cli("notion-webhook-token", "--integration", "default", "--json")
+    assert json.loads(as_json.out)["verification_token"] == sent
+    # A secret: read keys do not get it.
+    refused = await cli_stack.cli("notion-webhook-token", key=READ_KEY)
+    assert refused.code == 1 and "403 Forbidden" in refused.err and sent not in refused.err
+    unknown = await cli_stack.cli("notion-webhook-token", "--integration", "team-z")
+    assert unknown.code == 1 and "integration must be one of" in unknown.err
+
+
 async def test_an_unreachable_api_is_one_line_and_exit_1() -> None:
     result = await run_cli("status", env={"NOTION_BATCH_API_URL": "http://127.0.0.1:9"})
     assert result.code == 1

@@ -3,6 +3,9 @@ operation (each documented status) conforms to it. In-process, real PostgreSQL a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +32,7 @@ WRITE_KEY = "contract-writer-0123456789abc"
 READ_KEY = "contract-reader-0123456789abc"
 WRITE = {"Authorization": f"Bearer {WRITE_KEY}"}
 READ = {"Authorization": f"Bearer {READ_KEY}"}
+WEBHOOK_TOKEN = "secret_contractwebhooktoken0123456789"
 DOCUMENT = build_document("test")
 
 
@@ -142,6 +146,7 @@ def env(database_url: str, amqp_url: str, namespace: str, **extra: str) -> dict[
         "AMQP_NAMESPACE": namespace,
         "API_KEYS": f"writer:write:{WRITE_KEY},reader:read:{READ_KEY}",
         "API_WRITE_RATE_PER_MINUTE": "0",
+        "NOTION_WEBHOOK_VERIFICATION_TOKEN": WEBHOOK_TOKEN,
         **extra,
     }
 
@@ -310,8 +315,53 @@ async def test_every_documented_answer_of_every_operation_conforms(
         path = template.replace("{notion_page_id}", other)
         await x(limited, "POST", path, template=template, expect=429, json=body, headers=WRITE)
 
+    # Notion webhooks: the verification token (write keys), then the endpoint, both paths.
+    verification = "/api/v1/notion/webhook-verification"
+    await x(api, "GET", verification, template=verification, expect=401)
+    await x(api, "GET", verification, template=verification, expect=403, headers=READ)
+    await x(
+        api,
+        "GET",
+        verification,
+        template=verification,
+        expect=400,
+        params={"integration": "nope"},
+        headers=WRITE,
+    )
+    await x(api, "GET", verification, template=verification, expect=404, headers=WRITE)
+    handshake = {"verification_token": "secret_sentbynotion0123456789"}
+    hooks = {
+        "/api/v1/notion/webhook": "/api/v1/notion/webhook",
+        "/api/v1/notion/webhook/{integration}": "/api/v1/notion/webhook/default",
+    }
+    signed_garbage = {
+        "data": b"[]",
+        "headers": {"X-Notion-Signature": notion_signature(WEBHOOK_TOKEN, b"[]")},
+    }
+    event = notion_event(PAGE)
+    for template, path in hooks.items():
+        await x(api, "POST", path, template=template, expect=200, json=handshake)
+        await x(api, "POST", path, template=template, expect=401, json=event)
+        await x(api, "POST", path, template=template, expect=400, **signed_garbage)
+        await x(api, "POST", path, template=template, expect=413, **big)
+        raw = json.dumps(event).encode()
+        await x(
+            api,
+            "POST",
+            path,
+            template=template,
+            expect=200,
+            data=raw,
+            headers={"X-Notion-Signature": notion_signature(WEBHOOK_TOKEN, raw)},
+        )
+    await x(api, "GET", verification, template=verification, expect=200, headers=WRITE)
+    await x(limited, "GET", verification, template=verification, expect=429, headers=WRITE)
+
     # 503: the database is unreachable.
     proxy.cut()
+    for template, path in hooks.items():
+        await x(cut, "POST", path, template=template, expect=503, json=handshake)
+    await x(cut, "GET", verification, template=verification, expect=503, headers=WRITE)
     await x(cut, "GET", "/readyz", template="/readyz", expect=503)
     await x(
         cut, "POST", start, template=start, expect=503, json={"notion_page_id": PAGE}, headers=WRITE
@@ -327,6 +377,21 @@ async def test_every_documented_answer_of_every_operation_conforms(
 
     missing = x.check.operations() - x.seen
     assert not missing, f"documented answers never seen for real: {sorted(missing)}"
+
+
+def notion_signature(token: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+def notion_event(page: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "page.content_updated",
+        "authors": [{"id": str(uuid.uuid4()), "type": "person"}],
+        "attempt_number": 1,
+        "entity": {"id": page, "type": "page"},
+        "data": {"updated_blocks": []},
+    }
 
 
 def test_the_checker_itself_rejects_what_the_document_does_not_allow() -> None:

@@ -79,8 +79,18 @@ def container_env(container: dict[str, Any], resources: list[Resource]) -> dict[
             continue
         ref = item["valueFrom"]["secretKeyRef"]
         assert ref["name"] == SECRET, item
+        if ref.get("optional") and not secret_has(resources, ref["key"]):
+            continue  # as the kubelet does: the variable is left unset
         env[item["name"]] = secret_value(resources, ref["key"])
     return env
+
+
+def secret_has(resources: list[Resource], key: str) -> bool:
+    try:
+        secret = kustomize.find(resources, "Secret", SECRET)
+    except KeyError:
+        return key in PROD_SECRET_PLACEHOLDERS
+    return key in secret["data"]
 
 
 def secret_value(resources: list[Resource], key: str) -> str:
@@ -397,7 +407,8 @@ def test_secrets_go_only_where_they_are_needed(
     rendered: dict[str, list[Resource]], overlay: str
 ) -> None:
     expected = {
-        "api": {"DATABASE_URL", "AMQP_URL", "API_KEYS"},
+        # The webhook verification token is optional (only where Notion webhooks are used).
+        "api": {"DATABASE_URL", "AMQP_URL", "API_KEYS", "NOTION_WEBHOOK_VERIFICATION_TOKEN"},
         "scheduler": {"DATABASE_URL", "AMQP_URL"},
         "worker": {"DATABASE_URL", "AMQP_URL", "NOTION_TOKEN"},
         "migrate": {"DATABASE_URL"},

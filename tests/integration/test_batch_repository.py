@@ -130,6 +130,25 @@ async def test_lease_is_exclusive_and_refusals_say_why(pool: asyncpg.Pool) -> No
     assert status is not None and status.message == "stopped"  # a stop's message is kept
 
 
+async def test_a_row_lock_without_a_lease_is_waited_out_not_taken_for_busy(
+    pool: asyncpg.Pool,
+) -> None:
+    """The scheduler commits its claim only after publishing the tick: a worker quick enough to
+    meet the row still locked waits for it rather than drop the tick as busy."""
+    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    page = str(uuid.uuid4())
+    started = await batches.start(NewBatch(page, 60, 600, "running"))
+    assert started is not None
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT 1 FROM notion_batch_status WHERE notion_page_id = $1 FOR UPDATE", page
+        )
+        acquiring = asyncio.create_task(leases.acquire(page, started.run_id, "w1", 30))
+        await asyncio.sleep(0.3)
+        assert not acquiring.done()
+    assert isinstance(await acquiring, Lease)
+
+
 async def test_expired_lease_can_be_taken_over(pool: asyncpg.Pool) -> None:
     batches, leases = BatchRepository(pool), LeaseRepository(pool)
     page = new_page()

@@ -121,3 +121,21 @@ def test_each_integration_has_its_own_token_and_rate_limit() -> None:
     # The API only needs the names, to check a start's "integration".
     assert ApiSettings.from_env(env).integrations == ("default", "team-a", "ops2")
     assert ApiSettings.from_env(BASE).integrations == ("default",)
+
+
+def test_each_integration_has_its_own_webhook_verification_token_on_the_api() -> None:
+    env = {
+        **BASE,
+        "NOTION_INTEGRATIONS": "team-a,ops2",
+        "NOTION_WEBHOOK_VERIFICATION_TOKEN": "secret_defaultwebhooktoken0123",
+        "NOTION_WEBHOOK_VERIFICATION_TOKEN_TEAM_A": "secret_teamawebhooktoken01234",
+    }
+    assert ApiSettings.from_env(env).notion_webhook_tokens == {
+        "default": "secret_defaultwebhooktoken0123",
+        "team-a": "secret_teamawebhooktoken01234",
+    }
+    assert ApiSettings.from_env(BASE).notion_webhook_tokens == {}
+    with pytest.raises(ConfigError) as caught:
+        ApiSettings.from_env({**env, "NOTION_WEBHOOK_VERIFICATION_TOKEN_OPS2": "short"})
+    assert caught.value.variable == "NOTION_WEBHOOK_VERIFICATION_TOKEN_OPS2"
+    assert "short" not in str(caught.value)

@@ -3,7 +3,14 @@ import json
 import pytest
 
 from notion_batch.common.errors import MessageError
-from notion_batch.common.messaging.messages import StartBatch, StopBatch, Tick, decode, encode
+from notion_batch.common.messaging.messages import (
+    PageChanged,
+    StartBatch,
+    StopBatch,
+    Tick,
+    decode,
+    encode,
+)
 
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 
@@ -13,11 +20,12 @@ PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
     [
         StartBatch(PAGE, 7),
         StopBatch(PAGE, 7),
+        PageChanged(PAGE, 7),
         Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", coalesced=2),
         Tick(PAGE, 7, "2026-01-01T10:00:00+00:00", record_only=True),
     ],
 )
-def test_round_trip(message: StartBatch | StopBatch | Tick) -> None:
+def test_round_trip(message: StartBatch | StopBatch | PageChanged | Tick) -> None:
     assert decode(message.kind, encode(message)) == message
 
 

@@ -50,13 +50,38 @@ Control API (``/_emulator``, no auth, never recorded; errors in the same shape)
 ``GET|PUT /_emulator/rate-limit`` ``{"rate": number | null (off), "burst"?: int}``
 ``POST /_emulator/reset`` → back to the start state (empty, or only the demo page).
 
+Webhook subscriptions (``webhooks.py``), as Notion's
+-----------------------------------------------------
+``POST /_emulator/webhooks`` ``{"url", "integration_token"? (default: the default token),
+    "aggregation_seconds"? (default ``NOTION_EMULATOR_WEBHOOK_DELAY``, 1), "retry_seconds"? (1),
+    "max_attempts"? (8), "verification_token"? (default: a random ``secret_…``; fixed, for
+    demos whose API is configured first)}`` → 201 ``{"id", "url", "integration_id", "status":
+    "pending_verification", …}``, then POSTs ``{"verification_token": "secret_…"}`` (unsigned)
+    to ``url``; the token is not shown here: read it where it was sent, as with Notion.
+``POST /_emulator/webhooks/{id}/verify`` ``{"verification_token"}`` → the subscription,
+    ``"status": "verified"`` (a person pasting the token into Notion); 400 if it is not the one
+    sent. Only a verified subscription sends events.
+``GET  /_emulator/webhooks`` → ``{"subscriptions": […]}``; ``GET /_emulator/webhooks/{id}`` → the
+    subscription with ``"deliveries": [{"kind": "verification" | "event", "event_id", "type",
+    "page_id", "attempt_number", "status" (null: no answer), "error", "authors", "wall"}…]``
+    (every POST, retries included); ``DELETE /_emulator/webhooks/{id}``.
+Events: a change to a page shared with the subscription's integration — blocks added or
+edited by a person (``/_emulator/blocks/…``: authors ``person``) or through ``/v1`` (appends,
+updates, deletes: authors ``bot``, as Notion names an integration) — becomes one
+``page.content_updated`` event per page per aggregation window (``{"id", "timestamp",
+"workspace_id", "workspace_name", "subscription_id", "integration_id", "type", "authors",
+"attempt_number", "api_version", "entity": {"id", "type": "page"}, "data": {"parent",
+"updated_blocks"}}``), POSTed with ``X-Notion-Signature: sha256=<hex HMAC-SHA256 of the body
+keyed by the verification token>``; an answer other than 2xx (or none) is retried with the same
+``id`` and the next ``attempt_number`` after ``retry_seconds``, doubling, ``max_attempts`` in all.
+
 Python API (in-process tests)
 -----------------------------
 ``create_app(config) -> web.Application`` with ``app[STATE_KEY]: EmulatorState``;
 ``async with run_emulator(config) as emu:`` serves on 127.0.0.1 at a free port and gives
 ``emu.url``, ``emu.token`` and ``emu.state`` (``create_page``, ``add_children``,
 ``person_update``, ``set_shared``, ``tree``, ``todos``, ``add_fault(Fault(...))``,
-``set_rate_limit``, ``requests.query(...)``, ``reset``).
+``set_rate_limit``, ``requests.query(...)``, ``webhooks.subscribe(...)``, ``reset``).
 """
 
 from notion_batch.emulator.app import RunningEmulator, create_app, run_emulator

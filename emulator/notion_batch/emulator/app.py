@@ -23,6 +23,11 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     app[STATE_KEY] = state
     add_v1_routes(app.router)
     add_control_routes(app.router)
+
+    async def close_webhooks(_: web.Application) -> None:
+        await state.webhooks.close()
+
+    app.on_cleanup.append(close_webhooks)
     return app
 
 

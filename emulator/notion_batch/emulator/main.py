@@ -3,15 +3,16 @@
 Configuration comes from the environment (a bad value prints one line naming the variable and
 exits with status 2):
 
-===============================  =========================  =====================================
-``NOTION_EMULATOR_HOST``         ``127.0.0.1``              interface to listen on
-``NOTION_EMULATOR_PORT``         ``8700``                   port (``0``: any free port)
-``NOTION_EMULATOR_TOKENS``       ``secret_emulator_token``  accepted bearer tokens, comma-separated
-``NOTION_EMULATOR_RATE_LIMIT``   ``3``                      requests/s per token; ``off`` disables
-``NOTION_EMULATOR_RATE_BURST``   ``3``                      burst allowance of the rate limit
-``NOTION_EMULATOR_DEMO``         ``0``                      ``1`` seeds the demo page (``--demo``)
-``NOTION_EMULATOR_REQUEST_LOG``  ``100000``                 requests ``/_emulator/requests`` keeps
-===============================  =========================  =====================================
+=================================  =========================  ======================================
+``NOTION_EMULATOR_HOST``           ``127.0.0.1``              interface to listen on
+``NOTION_EMULATOR_PORT``           ``8700``                   port (``0``: any free port)
+``NOTION_EMULATOR_TOKENS``         ``secret_emulator_token``  accepted tokens, comma-separated
+``NOTION_EMULATOR_RATE_LIMIT``     ``3``                      requests/s per token; ``off``: none
+``NOTION_EMULATOR_RATE_BURST``     ``3``                      burst allowance of the rate limit
+``NOTION_EMULATOR_DEMO``           ``0``                      ``1`` seeds the demo page (``--demo``)
+``NOTION_EMULATOR_WEBHOOK_DELAY``  ``1``                      seconds a page's changes are gathered
+``NOTION_EMULATOR_REQUEST_LOG``    ``100000``                 requests ``/_emulator/requests`` keeps
+=================================  =========================  ======================================
 """
 
 from __future__ import annotations
@@ -88,6 +89,15 @@ def load_settings(environ: Mapping[str, str], *, demo_flag: bool = False) -> Ser
         raise SettingError(
             "NOTION_EMULATOR_RATE_BURST", f"must be an integer ≥ 1, got {raw_burst!r}"
         )
+    raw_delay = _get(environ, "NOTION_EMULATOR_WEBHOOK_DELAY", "1")
+    try:
+        delay = float(raw_delay)
+    except ValueError:
+        delay = -1.0
+    if not 0 <= delay <= 3600:
+        raise SettingError(
+            "NOTION_EMULATOR_WEBHOOK_DELAY", f"must be seconds from 0 to 3600, got {raw_delay!r}"
+        )
     raw_demo = environ.get("NOTION_EMULATOR_DEMO", "").strip().lower()
     if raw_demo not in _TRUE | _FALSE:
         raise SettingError("NOTION_EMULATOR_DEMO", f"must be 1 or 0, got {raw_demo!r}")
@@ -102,6 +112,7 @@ def load_settings(environ: Mapping[str, str], *, demo_flag: bool = False) -> Ser
         rate_burst=int(raw_burst),
         demo=demo_flag or raw_demo in _TRUE,
         request_log_limit=int(raw_log),
+        webhook_aggregation_seconds=delay,
     )
     return ServeSettings(
         host=_get(environ, "NOTION_EMULATOR_HOST", "127.0.0.1"), port=int(raw_port), config=config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -12,7 +13,8 @@ from notion_batch.emulator.errors import ApiError, validation_error
 from notion_batch.emulator.faults import Fault
 from notion_batch.emulator.httpio import error_response, read_json_object
 from notion_batch.emulator.ids import new_id
-from notion_batch.emulator.state import STATE_KEY, EmulatorState
+from notion_batch.emulator.state import DEFAULT_TOKEN, STATE_KEY, EmulatorState
+from notion_batch.emulator.webhooks import DEFAULT_MAX_ATTEMPTS
 
 PREFIX = "/_emulator"
 
@@ -175,6 +177,73 @@ async def set_rate_limit(request: web.Request) -> web.Response:
     return web.json_response(_rate_json(state))
 
 
+def _seconds(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+        raise validation_error(f"{key} should be a number of seconds between 0 and 3600")
+    return float(value)
+
+
+async def create_webhook(request: web.Request) -> web.Response:
+    """A webhook subscription of an integration; Notion then POSTs its verification request."""
+    state = _state(request)
+    body = await read_json_object(request)
+    url = body.get("url")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        raise validation_error("url should be an http(s) URL")
+    tokens = state.config.tokens
+    token = body.get("integration_token")
+    if token is None:
+        token = DEFAULT_TOKEN if DEFAULT_TOKEN in tokens else min(tokens)
+    if not isinstance(token, str) or token not in tokens:
+        raise validation_error("integration_token should be one of the emulator's tokens")
+    attempts = body.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+        raise validation_error("max_attempts should be an integer from 1 to 20")
+    fixed = body.get("verification_token")
+    if fixed is not None and (
+        not isinstance(fixed, str) or not fixed or any(c.isspace() for c in fixed)
+    ):
+        raise validation_error("verification_token should be a string without blanks")
+    subscription = state.webhooks.subscribe(
+        url,
+        token,
+        verification_token=fixed,
+        aggregation_seconds=_seconds(body, "aggregation_seconds"),
+        retry_seconds=_seconds(body, "retry_seconds"),
+        max_attempts=attempts,
+    )
+    return web.json_response(subscription.to_json(), status=201)
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    subscriptions = _state(request).webhooks.subscriptions.values()
+    return web.json_response({"subscriptions": [s.to_json() for s in subscriptions]})
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    subscription = _state(request).webhooks.get(request.match_info["subscription_id"])
+    return web.json_response(subscription.to_json(deliveries=True))
+
+
+async def verify_webhook(request: web.Request) -> web.Response:
+    """The person pastes the verification token into Notion's settings."""
+    body = await read_json_object(request)
+    token = body.get("verification_token")
+    if not isinstance(token, str):
+        raise validation_error("verification_token should be a string")
+    subscription = _state(request).webhooks.verify(request.match_info["subscription_id"], token)
+    return web.json_response(subscription.to_json())
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    subscription_id = request.match_info["subscription_id"]
+    _state(request).webhooks.remove(subscription_id)
+    return web.json_response({"deleted": subscription_id})
+
+
 async def reset(request: web.Request) -> web.Response:
     _state(request).reset()
     return web.json_response({"reset": True})
@@ -196,4 +265,9 @@ def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_delete(f"{PREFIX}/faults/{{fault_id}}", remove_fault)
     router.add_get(f"{PREFIX}/rate-limit", get_rate_limit)
     router.add_put(f"{PREFIX}/rate-limit", set_rate_limit)
+    router.add_post(f"{PREFIX}/webhooks", create_webhook)
+    router.add_get(f"{PREFIX}/webhooks", list_webhooks)
+    router.add_get(f"{PREFIX}/webhooks/{{subscription_id}}", get_webhook)
+    router.add_post(f"{PREFIX}/webhooks/{{subscription_id}}/verify", verify_webhook)
+    router.add_delete(f"{PREFIX}/webhooks/{{subscription_id}}", delete_webhook)
     router.add_post(f"{PREFIX}/reset", reset)

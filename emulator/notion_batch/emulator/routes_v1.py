@@ -190,6 +190,8 @@ async def append_children(request: web.Request) -> web.Response:
     if isinstance(container, Block) and not can_have_children(container.type, container.content):
         raise validation_error(f"Block type {container.type} does not support children.")
     created = state.insert(container.id, drafts, author=BOT_USER_ID)
+    # Notion names the integration (a bot) as the author of what it writes.
+    state.changed(container.id, [c.id for c in created], author=BOT_USER_ID)
     results = [
         block_json(
             state.store, state.store.blocks[c.id], include_archived=state.config.list_archived
@@ -219,6 +221,7 @@ async def update_block(request: web.Request) -> web.Response:
         node.archived = archived
     node.content.update(patch)
     state.store.touch(node, author=BOT_USER_ID)
+    state.changed(node.id, [node.id], author=BOT_USER_ID)
     return _block_answer(state, node, request)
 
 
@@ -228,6 +231,7 @@ async def delete_block(request: web.Request) -> web.Response:
     node.archived = True
     if isinstance(node, Block):
         state.store.touch(node, author=BOT_USER_ID)
+        state.changed(node.id, [node.id], author=BOT_USER_ID)
     return _block_answer(state, node, request)
 
 

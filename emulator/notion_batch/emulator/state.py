@@ -18,6 +18,7 @@ from notion_batch.emulator.ratelimit import RateLimiter
 from notion_batch.emulator.recording import DEFAULT_REQUEST_LOG_LIMIT, RequestLog
 from notion_batch.emulator.shapes import page_url, plain_text, rich_text_item
 from notion_batch.emulator.store import PERSON_USER_ID, Block, Store
+from notion_batch.emulator.webhooks import WebhookHub
 
 DEFAULT_TOKEN = "secret_emulator_token"
 
@@ -35,6 +36,10 @@ class EmulatorConfig:
     list_archived: bool = False
     #: Requests the request log keeps (the oldest are dropped beyond).
     request_log_limit: int = DEFAULT_REQUEST_LOG_LIMIT
+    #: Webhook subscriptions: changes to a page within this window make one event (Notion's
+    #: window is up to a minute), and a failed delivery is retried after this, doubling.
+    webhook_aggregation_seconds: float = 1.0
+    webhook_retry_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ class EmulatorState:
         self.faults = FaultBook()
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
         self.requests = RequestLog(config.request_log_limit)
+        self.webhooks = WebhookHub(
+            aggregation_seconds=config.webhook_aggregation_seconds,
+            retry_seconds=config.webhook_retry_seconds,
+        )
 
     # -- pages and blocks, as a person would make them -------------------------------------
 
@@ -123,7 +132,9 @@ class EmulatorState:
         if self.store.page_of(parent) is None:
             raise block_not_found(parent)
         drafts = [parse_control_node(node, f"children[{i}]") for i, node in enumerate(children)]
-        return self.insert(parent, drafts, author=PERSON_USER_ID)
+        created = self.insert(parent, drafts, author=PERSON_USER_ID)
+        self.changed(parent, _flatten(created), author=PERSON_USER_ID)
+        return created
 
     def insert(
         self, parent_id: str, drafts: Sequence[BlockDraft], *, author: str
@@ -164,7 +175,14 @@ class EmulatorState:
         if archived is not None:
             block.archived = archived
         self.store.touch(block, author=PERSON_USER_ID)
+        self.changed(block.id, [block.id], author=PERSON_USER_ID)
         return block
+
+    def changed(self, node_id: str, block_ids: list[str], *, author: str) -> None:
+        """Blocks of the page holding ``node_id`` changed: webhook subscriptions hear of it."""
+        page = self.store.page_of(node_id)
+        if page is not None and self.webhooks.subscriptions:
+            self.webhooks.changed(page, block_ids, author)
 
     def set_shared(self, page_id: str, shared: bool) -> None:
         page = self.store.pages.get(canonical_id(page_id, where="page_id"))
@@ -227,6 +245,7 @@ class EmulatorState:
         self.store.clear()
         self.faults.clear()
         self.requests.clear()
+        self.webhooks.reset()
         self.limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         if self.config.demo:
             seed_demo(self)

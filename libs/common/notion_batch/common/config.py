@@ -356,6 +356,28 @@ def _cors_origins(env: Env) -> tuple[str, ...]:
     return tuple(o.rstrip("/") for o in origins)
 
 
+#: Shortest Notion webhook verification token accepted (Notion's are ``secret_`` + 43 more).
+MIN_WEBHOOK_TOKEN_LENGTH = 16
+
+
+def _webhook_tokens(env: Env, integrations: tuple[str, ...]) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for name in integrations:
+        variable = integration_variable("NOTION_WEBHOOK_VERIFICATION_TOKEN", name)
+        token = env.optional(variable)
+        if token is None:
+            continue
+        # The message never shows the value: it is a secret.
+        if len(token) < MIN_WEBHOOK_TOKEN_LENGTH or any(c.isspace() for c in token):
+            raise ConfigError(
+                variable,
+                f"must be the verification token Notion sent (at least "
+                f"{MIN_WEBHOOK_TOKEN_LENGTH} characters, no blanks)",
+            )
+        tokens[name] = token
+    return tokens
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     host: str
@@ -374,10 +396,15 @@ class ApiSettings:
     #: The Notion integrations a start may name (``default`` first); their tokens are the
     #: workers' business, the API only checks the name.
     integrations: tuple[str, ...] = (DEFAULT_INTEGRATION,)
+    #: Integration → the verification token its Notion webhook subscription signs events with
+    #: (``NOTION_WEBHOOK_VERIFICATION_TOKEN[_<NAME>]``); an integration without one has its
+    #: events refused. Secrets: for the log redactor, never logged.
+    notion_webhook_tokens: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
         env = Env(environ)
+        integrations = integration_names(env)
         return cls(
             host=env.string("API_HOST", "127.0.0.1"),
             port=env.integer("API_PORT", 8000, minimum=0, maximum=65_535),
@@ -391,7 +418,8 @@ class ApiSettings:
             ),
             write_burst=env.integer("API_WRITE_BURST", 30, minimum=1, maximum=100_000),
             cors_origins=_cors_origins(env),
-            integrations=integration_names(env),
+            integrations=integrations,
+            notion_webhook_tokens=_webhook_tokens(env, integrations),
         )
 
 

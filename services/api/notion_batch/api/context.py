@@ -10,6 +10,7 @@ from aiohttp import web
 from notion_batch.common.config import BatchDefaults, Scope
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
+from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics
 
@@ -17,6 +18,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 BATCHES = web.AppKey("batches", BatchRepository)
 HISTORY = web.AppKey("history", HistoryRepository)
 IDEMPOTENT_STARTS = web.AppKey("idempotent_starts", IdempotentStarts)
+WEBHOOKS = web.AppKey("webhooks", WebhookRepository)
 BROKER = web.AppKey("broker", Broker)
 DEFAULTS = web.AppKey("batch_defaults", BatchDefaults)
 METRICS = web.AppKey("metrics", Metrics)
@@ -26,5 +28,7 @@ ROUTE_SCOPES = web.AppKey("route_scopes", dict[tuple[str, str], Scope])
 HANDLER_NAMES = web.AppKey("handler_names", tuple[str, ...])
 #: The Notion integrations a batch may name (``NOTION_INTEGRATIONS``, ``default`` first).
 INTEGRATIONS = web.AppKey("integrations", tuple[str, ...])
+#: Integration → the verification token its Notion webhook events are signed with (secrets).
+WEBHOOK_TOKENS = web.AppKey("webhook_tokens", dict[str, str])
 #: The OpenAPI document, built once at startup.
 OPENAPI = web.AppKey("openapi", dict[str, Any])

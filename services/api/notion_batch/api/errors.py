@@ -37,6 +37,12 @@ class Forbidden(ApiError):
     status = 403
 
 
+class NotFound(ApiError):
+    """Nothing of the kind asked for exists (yet) (404)."""
+
+    status = 404
+
+
 class PayloadTooLarge(ApiError):
     status = 413
 

@@ -24,6 +24,8 @@ from notion_batch.api.context import (
     METRICS,
     OPENAPI,
     POOL,
+    WEBHOOK_TOKENS,
+    WEBHOOKS,
 )
 from notion_batch.api.cors import cors_middleware
 from notion_batch.api.middlewares import MAX_BODY_BYTES, body_limit, json_errors, request_context
@@ -34,6 +36,7 @@ from notion_batch.common.config import ApiSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.db.pool import create_pool
+from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.errors import ConfigError, UnavailableError
 from notion_batch.common.handlers import handler_names
 from notion_batch.common.logging import configure_logging
@@ -87,6 +90,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
     # The same registry the workers open their handlers from (names only, nothing imported).
     app[HANDLER_NAMES] = handler_names()
     app[INTEGRATIONS] = settings.integrations
+    app[WEBHOOK_TOKENS] = dict(settings.notion_webhook_tokens)
     app[OPENAPI] = build_document(
         _version(), handlers=app[HANDLER_NAMES], integrations=settings.integrations
     )
@@ -108,6 +112,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
         app[BATCHES] = BatchRepository(pool)
         app[HISTORY] = HistoryRepository(pool)
         app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
+        app[WEBHOOKS] = WebhookRepository(pool)
         app[BROKER] = broker
         try:
             yield
@@ -128,7 +133,7 @@ def main() -> None:
     except ConfigError as exc:
         print(f"notion-batch-api: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(settings.log, service="api")
+    configure_logging(settings.log, service="api", secrets=settings.notion_webhook_tokens.values())
     log.info(
         "api_starting",
         host=settings.host,
@@ -137,6 +142,8 @@ def main() -> None:
         api_keys=[key.name for key in settings.auth.keys],
         write_rate_per_minute=settings.write_rate_per_minute,
         cors_origins=list(settings.cors_origins),
+        # Names only: which integrations accept Notion webhook events (a token is configured).
+        notion_webhooks=sorted(settings.notion_webhook_tokens),
     )
     try:
         web.run_app(

@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from notion_batch.api.middlewares import MAX_BODY_BYTES, RETRY_AFTER_SECONDS
+from notion_batch.api.notion_events import (
+    MAX_EVENT_ID_LENGTH,
+    MAX_VERIFICATION_TOKEN_LENGTH,
+    SIGNATURE_HEADER,
+)
 from notion_batch.api.requests import (
     HISTORY_CURSOR_PATTERN,
     HISTORY_LIMIT,
@@ -52,6 +57,11 @@ a 400. Bodies over {MAX_BODY_BYTES} bytes are answered 413. Writes are rate-limi
 
 **Lists** (history, to-dos) are paginated with keyset cursors: pass the answer's
 `next_cursor` as `cursor` to get the next page; `has_more` is false on the last one.
+
+**Notion webhooks.** `POST /api/v1/notion/webhook[/{{integration}}]` is the URL of a Notion
+webhook subscription. It takes no API key: Notion signs its events (`{SIGNATURE_HEADER}`),
+checked with the integration's verification token (NOTION_WEBHOOK_VERIFICATION_TOKEN[_NAME]).
+A person's change to a running page makes the page's tick due at once.
 """
 
 
@@ -347,6 +357,112 @@ def _schemas(handlers: Sequence[str], integrations: Sequence[str]) -> Json:
                 "next_cursor": _nullable({"type": "string", "pattern": TODO_CURSOR_PATTERN}),
             }
         ),
+        "NotionWebhookRequest": {
+            "description": (
+                "What Notion's webhook subscription sends: once, an unsigned verification "
+                "request; then signed events (only the fields read here are described)."
+            ),
+            "anyOf": [
+                _object(
+                    {
+                        "verification_token": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_VERIFICATION_TOKEN_LENGTH,
+                        }
+                    }
+                ),
+                {
+                    "type": "object",
+                    "required": ["id", "type", "entity"],
+                    "properties": {
+                        "id": {"type": "string", "maxLength": MAX_EVENT_ID_LENGTH},
+                        "type": {"type": "string", "examples": ["page.content_updated"]},
+                        "entity": {
+                            "type": "object",
+                            "required": ["id", "type"],
+                            "properties": {
+                                "id": {"type": "string", "format": "uuid"},
+                                "type": {"type": "string", "examples": ["page"]},
+                            },
+                        },
+                        "authors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "type": {
+                                        "type": "string",
+                                        "examples": ["person", "bot", "agent"],
+                                    },
+                                },
+                            },
+                        },
+                        "attempt_number": {"type": "integer"},
+                    },
+                },
+            ],
+        },
+        "NotionWebhookAnswer": _object(
+            {
+                "success": {"const": True},
+                "message": {"type": "string"},
+                "event_id": {"type": "string"},
+                "action": {
+                    "type": "string",
+                    "enum": ["triggered", "resync_requested", "duplicate", "ignored"],
+                    "description": (
+                        "`triggered`: the running page's tick is due now; `resync_requested`: "
+                        "a worker is on the page and reads it again before letting go; "
+                        "`duplicate`: this event id was acted on before; `ignored`: not about "
+                        "a page running on this integration, not a to-do change, or made by "
+                        "integrations only (our own writes among them)."
+                    ),
+                },
+            },
+            optional=("event_id", "action"),
+        ),
+        "NotionWebhookVerification": _object(
+            {
+                "verification_token": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_VERIFICATION_TOKEN_LENGTH,
+                },
+                "received_at": _TIME,
+                "remote_address": _nullable({"type": "string"}),
+                "configured": {
+                    "type": "boolean",
+                    "description": "This is the token the API checks signatures with now.",
+                },
+            }
+        ),
+        "NotionWebhookVerificationResponse": _object(
+            {
+                "success": {"const": True},
+                "integration": _INTEGRATION_OUT,
+                "variable": {
+                    "type": "string",
+                    "description": "The variable to set to the token, on the API.",
+                    "examples": ["NOTION_WEBHOOK_VERIFICATION_TOKEN"],
+                },
+                "verification_token": {
+                    "type": "string",
+                    "description": "The newest request's token: paste it into Notion.",
+                },
+                "received_at": _TIME,
+                "token_configured": {"type": "boolean"},
+                "verifications": {
+                    "type": "array",
+                    "items": _schema("NotionWebhookVerification"),
+                    "description": (
+                        "The last requests received, newest first. Anyone can send one: "
+                        "Notion accepts only the token it sent, so pasting it proves it."
+                    ),
+                },
+            }
+        ),
         "Health": _object({"status": {"const": "ok"}}),
         "Readiness": _object(
             {
@@ -389,6 +505,10 @@ def _responses() -> Json:
             **{"WWW-Authenticate": _WWW_AUTHENTICATE},
         ),
         "NotFound": _error("No batch was ever started for this page, or no such route."),
+        "WebhookUnauthorized": _error(
+            "Not signed by Notion for this integration: no or a wrong signature, an unknown "
+            "integration, or no verification token configured for it. Nothing was done."
+        ),
         "Conflict": _error("The batch is not in a state that allows this (`notion_page_id`)."),
         "PayloadTooLarge": _error(f"The body is over {MAX_BODY_BYTES} bytes."),
         "RateLimited": _error(
@@ -473,7 +593,7 @@ _REPLAYED = {
 }
 
 
-def _paths() -> Json:
+def _paths(integrations: Sequence[str]) -> Json:
     page = _ref("parameters", "PageId")
     return {
         "/api/v1/batch/start": {
@@ -646,6 +766,7 @@ def _paths() -> Json:
                 ),
             }
         },
+        **_webhook_paths(integrations),
         "/api/v1/openapi.json": {
             "get": {
                 "operationId": "getOpenApiDocument",
@@ -708,6 +829,101 @@ def _paths() -> Json:
     }
 
 
+def _webhook_paths(integrations: Sequence[str]) -> Json:
+    receive = {
+        "tags": ["notion"],
+        "summary": "Notion's webhook subscription: verification request or signed event",
+        "description": (
+            "No API key: an event must carry Notion's signature (`X-Notion-Signature: "
+            "sha256=<hex HMAC-SHA256 of the raw body, keyed by the verification token>`), "
+            "checked with the integration's NOTION_WEBHOOK_VERIFICATION_TOKEN[_NAME]. "
+            "`page.content_updated`, `page.deleted` and `page.undeleted` by a person (not "
+            "only integrations) for a page running on this integration make its tick due now; "
+            "other events are answered 200 and ignored. An unsigned verification request "
+            "`{verification_token}` is kept for an operator to read (never trusted to check "
+            "signatures). 401 for anything else unsigned or badly signed; nothing is done."
+        ),
+        "security": [],
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "`sha256=<hex>`; absent only on a verification request.",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _schema("NotionWebhookRequest")}},
+        },
+        "responses": {
+            "200": _json(_schema("NotionWebhookAnswer"), "Taken; `action` says what it did."),
+            "400": _ref("responses", "BadRequest"),
+            "401": _ref("responses", "WebhookUnauthorized"),
+            "413": _ref("responses", "PayloadTooLarge"),
+            "503": _ref("responses", "Unavailable"),
+        },
+    }
+    named = {
+        **receive,
+        "parameters": [
+            {
+                "name": "integration",
+                "in": "path",
+                "required": True,
+                "description": "A Notion integration of NOTION_INTEGRATIONS.",
+                "schema": {"type": "string", "pattern": INTEGRATION_NAME_PATTERN},
+            },
+            *receive["parameters"],
+        ],
+    }
+    return {
+        "/api/v1/notion/webhook": {"post": {"operationId": "receiveNotionWebhook", **receive}},
+        "/api/v1/notion/webhook/{integration}": {
+            "post": {"operationId": "receiveNotionWebhookOfIntegration", **named}
+        },
+        "/api/v1/notion/webhook-verification": {
+            "get": {
+                "operationId": "getNotionWebhookVerification",
+                "tags": ["notion"],
+                "summary": "The verification token Notion's subscription sent, to paste",
+                "description": (
+                    "The tokens of the last verification requests received for the "
+                    "integration, newest first. Paste the token into Notion's integration "
+                    "settings (Webhooks → Verify), then set the variable named in `variable` "
+                    "to it on the API. A secret: write scope only."
+                ),
+                "security": _security("write"),
+                "parameters": [
+                    {
+                        "name": "integration",
+                        "in": "query",
+                        "required": False,
+                        "description": "A Notion integration of NOTION_INTEGRATIONS.",
+                        "schema": {
+                            "type": "string",
+                            "enum": list(integrations),
+                            "default": DEFAULT_INTEGRATION,
+                        },
+                    }
+                ],
+                "responses": {
+                    **_answers(
+                        _json(_schema("NotionWebhookVerificationResponse"), "The tokens."),
+                        "400",
+                        "401",
+                        "403",
+                        "429",
+                        "503",
+                    ),
+                    "404": _error("No verification request was received for it yet."),
+                },
+            }
+        },
+    }
+
+
 def build_document(
     version: str,
     *,
@@ -729,9 +945,10 @@ def build_document(
         "tags": [
             {"name": "batches", "description": "Start, stop, extend and watch batches."},
             {"name": "reports", "description": "What a page's batches did."},
+            {"name": "notion", "description": "Notion's webhook subscriptions."},
             {"name": "meta", "description": "Probes and this contract."},
         ],
-        "paths": _paths(),
+        "paths": _paths(integrations),
         "components": {
             "schemas": _schemas(handlers, integrations),
             "responses": _responses(),

@@ -343,5 +343,13 @@ def parse_todos_query(request: web.Request) -> TodosQuery:
     return TodosQuery(statuses=statuses, after=after, limit=_limit(values, TODOS_LIMIT))
 
 
+def parse_integration_query(request: web.Request, integrations: Collection[str]) -> str:
+    """``?integration=NAME`` (default: ``default``), one of the configured integrations."""
+    values = _query(request, {"integration"})
+    if "integration" not in values:
+        return DEFAULT_INTEGRATION
+    return _integration({"integration": values["integration"][0]}, integrations)
+
+
 def todo_cursor(cursor: TodoCursor) -> str:
     return f"{cursor.position}:{cursor.block_id}"

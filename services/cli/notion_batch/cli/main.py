@@ -1,4 +1,5 @@
-"""``notion-batch``: start, stop, extend and watch batches; read their history and to-dos.
+"""``notion-batch``: start, stop, extend and watch batches; read their history and to-dos;
+read the verification token of a Notion webhook subscription.
 
 Talks to the REST API at ``NOTION_BATCH_API_URL`` (default http://127.0.0.1:8000) with the
 key in ``NOTION_BATCH_API_KEY`` (or the file named by ``NOTION_BATCH_API_KEY_FILE``). Tables
@@ -350,6 +351,50 @@ def _more(answer: dict[str, Any], command: str, out: IO[str]) -> None:
         out.write(f"more: {command} --cursor {answer['next_cursor']}  (or --all)\n")
 
 
+async def notion_webhook_token(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
+    """The verification token Notion's webhook subscription sent, and what to do with it."""
+    params = {"integration": args.integration} if args.integration else None
+    answer = await api.get("/api/v1/notion/webhook-verification", params)
+    if args.json:
+        _dump(answer, out)
+        return 0
+    now = _now()
+    kept = answer["verifications"]
+    latest = kept[0]
+    out.write(
+        f"Verification token of the Notion webhook subscription of integration "
+        f"{answer['integration']!r}, received {local_time(latest['received_at'], now)} "
+        f"({relative(latest['received_at'], now)}) from {latest['remote_address'] or '?'}:\n\n"
+        f"  {answer['verification_token']}\n\n"
+    )
+    if latest["configured"]:
+        out.write(f"It is the API's {answer['variable']}: Notion's events are accepted.\n")
+    else:
+        out.write(
+            "1. Paste it into Notion (the integration's settings → Webhooks → Verify). Notion\n"
+            "   accepts only the token it sent: if it refuses this one, it did not come from\n"
+            "   Notion (anyone can send a verification request) — try an earlier one below,\n"
+            "   or have Notion resend it.\n"
+            f"2. Set {answer['variable']} to it on the API and restart the API.\n"
+        )
+    if len(kept) > 1:
+        rows = [
+            [
+                local_time(v["received_at"], now),
+                v["remote_address"] or "",
+                "yes" if v["configured"] else "",
+                v["verification_token"],
+            ]
+            for v in kept
+        ]
+        out.write(
+            "\nEvery request kept, newest first:\n"
+            + table(["RECEIVED", "FROM", "CONFIGURED", "TOKEN"], rows)
+            + "\n"
+        )
+    return 0
+
+
 def keygen(args: argparse.Namespace, out: IO[str]) -> int:
     """Make a new API key and the configuration lines that grant it."""
     if not _KEY_NAME.fullmatch(args.name):
@@ -385,6 +430,7 @@ COMMANDS: dict[str, Command] = {
     "status": status,
     "history": history,
     "todos": todos,
+    "notion-webhook-token": notion_webhook_token,
 }
 
 
@@ -440,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100, help="to-dos per page of results (≤ 500)")
     p.add_argument("--cursor", help="continue after a previous page")
     p.add_argument("--all", action="store_true", help="follow every page of results")
+
+    p = commands.add_parser(
+        "notion-webhook-token",
+        parents=[common],
+        help="the verification token Notion's webhook subscription sent (write key)",
+    )
+    p.add_argument(
+        "--integration", metavar="NAME", help="a Notion integration of NOTION_INTEGRATIONS"
+    )
 
     commands.add_parser(
         "migrate", help="create the database if needed and apply pending migrations"

@@ -1,7 +1,8 @@
-"""Start/stop commands from the API, consumed by the scheduler.
+"""Commands from the API, consumed by the scheduler: start, stop, page changed.
 
-The API has already written the new state to PostgreSQL; a start command only wakes the
-emitter so that the first tick leaves at once rather than at the next poll.
+The API has already written the new state to PostgreSQL; a start command, and a page changed
+in Notion (a webhook event made its tick due now), only wake the emitter so that the tick
+leaves at once rather than at the next poll.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from notion_batch.common.errors import MessageError
-from notion_batch.common.messaging.messages import StartBatch, decode
+from notion_batch.common.messaging.messages import PageChanged, StartBatch, decode
 from notion_batch.scheduler.emitter import TickEmitter
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,6 @@ class CommandConsumer:
             notion_page_id=command.notion_page_id,
             batch_run_id=command.run_id,
         )
-        if isinstance(command, StartBatch):
+        if isinstance(command, StartBatch | PageChanged):
             self._emitter.wake()
         await message.ack()

@@ -22,6 +22,7 @@ from notion_batch.common.db.leases import LeaseRepository
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.db.ratelimit import SharedRateLimiter
 from notion_batch.common.db.todos import TodoRepository
+from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import get_metrics
@@ -77,6 +78,7 @@ def build_processor(
         },
         handlers=handlers,
         policy=policy,
+        webhooks=WebhookRepository(pool),
     )
 
 

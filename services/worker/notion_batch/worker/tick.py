@@ -5,7 +5,9 @@ The steps, in order (each is one module's job):
 2. sync: read the page's to-dos from Notion into the to-do table (``sync.py``);
 3. process pending to-dos in page order, each committed on its own (``TodoRepository``);
 4. record outcomes in Notion (``recorder.py``), every ``OUTBOX_BATCH`` to-dos and at the end;
-5. write the tick's summary onto the batch and release the lease.
+5. if a page event arrived meanwhile (a Notion webhook set ``resync_requested``), steps 2-4
+   again, within the tick's time;
+6. write the tick's summary onto the batch and release the lease.
 A to-do starts only while the batch runs and the lease is ours (checked in the database
 before each one), so a stop or an expiry takes effect within one to-do.
 """
@@ -24,6 +26,7 @@ from notion_batch.common.config import integration_variable
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
 from notion_batch.common.db.todos import PendingTodo, TodoRepository
+from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
 from notion_batch.worker.handlers import (
@@ -89,8 +92,11 @@ class TickProcessor:
         notion: Mapping[str, NotionPorts],
         handlers: Handlers,
         policy: TickPolicy,
+        webhooks: WebhookRepository,
     ) -> None:
         self._worker_id = worker_id
+        #: Where a page event asks the worker on the page to read it again before letting go.
+        self._webhooks = webhooks
         self._batches = batches
         self._leases = leases
         self._todos = todos
@@ -123,7 +129,10 @@ class TickProcessor:
         finished = False
         try:
             async with LeaseKeeper(self._leases, lease, self._policy.lease_seconds) as keeper:
-                await self._work(lease, keeper, report)
+                deadline = time.monotonic() + min(max(lease.interval_seconds, 10), MAX_TICK_SECONDS)
+                await self._work(lease, keeper, report, deadline)
+                while await self._resync_requested(lease, keeper, report, deadline):
+                    await self._work(lease, keeper, report, deadline)
             if report.outcome == "worked":
                 await self._leases.finish(lease, _summary(report))
                 finished = True
@@ -148,8 +157,22 @@ class TickProcessor:
             await asyncio.shield(self._release_quietly(got))
         return report
 
-    async def _work(self, lease: Lease, keeper: LeaseKeeper, report: TickReport) -> None:
-        deadline = time.monotonic() + min(max(lease.interval_seconds, 10), MAX_TICK_SECONDS)
+    async def _resync_requested(
+        self, lease: Lease, keeper: LeaseKeeper, report: TickReport, deadline: float
+    ) -> bool:
+        """A person changed the page since this tick read it (a Notion webhook event came while
+        we held the lease): work it again now rather than leave the change to the next tick.
+        A flag still set when the tick ends makes the next tick due at once (``finish_tick``)."""
+        if report.outcome != "worked" or self._stopping or not _in_time(keeper, deadline):
+            return False
+        if not await self._webhooks.take_resync(lease.notion_page_id, lease.owner):
+            return False
+        log.info("tick_resync", reason="the page changed in Notion during the tick")
+        return True
+
+    async def _work(
+        self, lease: Lease, keeper: LeaseKeeper, report: TickReport, deadline: float
+    ) -> None:
         notion = self._notion.get(lease.integration)
         if notion is None:
             # The API let the batch name it, so the fleet's configuration disagrees: say so

@@ -9,6 +9,7 @@ once the lease expires.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,15 @@ import asyncpg
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
+
+#: Why a lease is refused while no worker holds it: a transaction has the row locked.
+ROW_LOCKED = "page row is locked by another transaction"
+#: Such a lock lasts milliseconds — most often the scheduler's claim of this very tick, which
+#: commits only once the tick is published, so a quick worker can meet it — so a tick waits it
+#: out (this many looks, this far apart) rather than be dropped as busy: a tick dropped so was
+#: lost until the next interval.
+ROW_LOCK_LOOKS = 20
+ROW_LOCK_PAUSE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -47,22 +57,27 @@ class LeaseRepository:
     async def acquire(
         self, notion_page_id: str, run_id: int, owner: str, lease_seconds: float
     ) -> Lease | LeaseRefusal:
-        with translate_errors():
-            row = await self._pool.fetchrow(
-                sql("lease_acquire"), notion_page_id, run_id, owner, lease_seconds
-            )
-            if row is not None:
-                return Lease(
-                    notion_page_id=notion_page_id,
-                    run_id=run_id,
-                    owner=owner,
-                    end_time=row["end_time"],
-                    interval_seconds=row["interval_seconds"],
-                    handler=row["handler"],
-                    integration=row["integration"],
+        for look in range(1, ROW_LOCK_LOOKS + 1):
+            with translate_errors():
+                row = await self._pool.fetchrow(
+                    sql("lease_acquire"), notion_page_id, run_id, owner, lease_seconds
                 )
-            state = await self._pool.fetchrow(sql("lease_state"), notion_page_id)
-        return _refusal(state, run_id)
+                if row is not None:
+                    return Lease(
+                        notion_page_id=notion_page_id,
+                        run_id=run_id,
+                        owner=owner,
+                        end_time=row["end_time"],
+                        interval_seconds=row["interval_seconds"],
+                        handler=row["handler"],
+                        integration=row["integration"],
+                    )
+                state = await self._pool.fetchrow(sql("lease_state"), notion_page_id)
+            refusal = _refusal(state, run_id)
+            if refusal.detail != ROW_LOCKED or look == ROW_LOCK_LOOKS:
+                return refusal
+            await asyncio.sleep(ROW_LOCK_PAUSE_SECONDS)
+        raise AssertionError("unreachable: the last look returns")
 
     async def acquire_for_record(
         self, notion_page_id: str, owner: str, lease_seconds: float
@@ -112,4 +127,4 @@ def _refusal(state: asyncpg.Record | None, run_id: int) -> LeaseRefusal:
         return LeaseRefusal("stale", "batch has expired")
     if state["lease_owner"] is not None and state["lease_expires_at"] >= state["now"]:
         return LeaseRefusal("busy", f"leased to {state['lease_owner']}")
-    return LeaseRefusal("busy", "page row is locked by another transaction")
+    return LeaseRefusal("busy", ROW_LOCKED)

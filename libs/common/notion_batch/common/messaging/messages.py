@@ -14,7 +14,12 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from notion_batch.common.errors import MessageError
-from notion_batch.common.messaging.topology import ROUTING_START, ROUTING_STOP, ROUTING_TICK
+from notion_batch.common.messaging.topology import (
+    ROUTING_PAGE_CHANGED,
+    ROUTING_START,
+    ROUTING_STOP,
+    ROUTING_TICK,
+)
 
 SCHEMA_VERSION = 1
 
@@ -48,6 +53,21 @@ class StopBatch:
 
 
 @dataclass(frozen=True)
+class PageChanged:
+    """A person changed a running page in Notion (a webhook event): the API made its tick due
+    now in the database; the scheduler wakes to emit it rather than wait for its next poll."""
+
+    kind: ClassVar[str] = "page.changed"
+    routing_key: ClassVar[str] = ROUTING_PAGE_CHANGED
+    notion_page_id: str
+    run_id: int
+
+    @property
+    def message_id(self) -> str:
+        return f"changed:{self.notion_page_id}:{self.run_id}"
+
+
+@dataclass(frozen=True)
 class Tick:
     """Work the page now: one per running page per interval."""
 
@@ -74,9 +94,9 @@ class Tick:
         return self.tick_id
 
 
-BatchMessage = StartBatch | StopBatch | Tick
-_KINDS: dict[str, type[StartBatch] | type[StopBatch] | type[Tick]] = {
-    cls.kind: cls for cls in (StartBatch, StopBatch, Tick)
+BatchMessage = StartBatch | StopBatch | PageChanged | Tick
+_KINDS: dict[str, type[StartBatch] | type[StopBatch] | type[PageChanged] | type[Tick]] = {
+    cls.kind: cls for cls in (StartBatch, StopBatch, PageChanged, Tick)
 }
 
 

@@ -1,6 +1,6 @@
 """Every exchange, queue and routing key of notion-batch; nothing else spells a name.
 
-    api ──batch.start / batch.stop──▶ <ns> (direct) ──▶ <ns>.commands ──▶ scheduler
+    api ──batch.start / batch.stop / page.changed──▶ <ns> (direct) ──▶ <ns>.commands ──▶ scheduler
     scheduler ──tick──▶ <ns> (direct) ──▶ <ns>.ticks ──▶ workers (competing consumers)
     <ns>.ticks / <ns>.commands ──dead letters──▶ <ns>.dead (fanout) ──▶ <ns>.dead
 
@@ -16,6 +16,8 @@ from typing import Any
 ROUTING_TICK = "tick"
 ROUTING_START = "batch.start"
 ROUTING_STOP = "batch.stop"
+#: A person changed a running page in Notion (a webhook event): its tick is due now.
+ROUTING_PAGE_CHANGED = "page.changed"
 
 #: Deliveries of one message before RabbitMQ dead-letters it (RabbitMQ 3.10 has no default).
 DELIVERY_LIMIT = 5
@@ -56,7 +58,7 @@ class Topology:
         """Queue name → routing keys bound on the main exchange."""
         return {
             self.ticks_queue: (ROUTING_TICK,),
-            self.commands_queue: (ROUTING_START, ROUTING_STOP),
+            self.commands_queue: (ROUTING_START, ROUTING_STOP, ROUTING_PAGE_CHANGED),
         }
 
     def all_queues(self) -> tuple[str, ...]:

@@ -50,7 +50,9 @@ RETURNING status = 'running' AND end_time > now() AS may_continue;
 
 -- name: finish_tick
 -- Releases the lease and writes the tick's summary (only while the batch still runs, so a
--- stop's or an expiry's message is not overwritten).
+-- stop's or an expiry's message is not overwritten). A re-read a page event asked for and the
+-- tick could not do (it came after the tick's last look, or the tick ran out of time) becomes
+-- a tick due now.
 -- $1 page, $2 owner, $3 message
 UPDATE notion_batch_status s
    SET message = CASE WHEN status = 'running'
@@ -59,6 +61,9 @@ UPDATE notion_batch_status s
                                     WHERE t.notion_page_id = s.notion_page_id
                                       AND t.status = 'pending'))
                       ELSE message END,
+       next_tick_at = CASE WHEN resync_requested AND status = 'running'
+                           THEN LEAST(next_tick_at, now()) ELSE next_tick_at END,
+       resync_requested = false,
        last_run_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
  WHERE notion_page_id = $1 AND lease_owner = $2;
 
