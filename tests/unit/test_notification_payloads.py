@@ -59,6 +59,7 @@ def test_the_webhook_body_is_versioned_and_complete() -> None:
         "duration_seconds": 303.0,
         "interval_seconds": 60,
         "handler": None,
+        "integration": "default",
         "ticks": 6,
         "ticks_coalesced": 1,
         "todos": {"done": 12, "skipped": 3, "failed": 1, "pending": 4},

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
 
@@ -52,6 +53,9 @@ class BatchSummary:
     todos_failed: int
     #: To-dos still open on the page when the run ended.
     todos_pending: int
+    #: The Notion integration the run worked through (a default: summaries stored before
+    #: runs had one read back as ``default``).
+    integration: str = DEFAULT_INTEGRATION
 
     @property
     def notion_url(self) -> str:
@@ -95,6 +99,7 @@ class BatchSummary:
             todos_skipped=row["todos_skipped"],
             todos_failed=row["todos_failed"],
             todos_pending=row["todos_pending"],
+            integration=row["integration"],
         )
 
 

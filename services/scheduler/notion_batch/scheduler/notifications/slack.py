@@ -42,6 +42,7 @@ def message(summary: BatchSummary) -> dict[str, Any]:
             f"{text.moment(summary.ended_at)} (after {text.duration(summary.duration_seconds)})",
         ),
         ("Handler", text.handler(summary)),
+        ("Integration", summary.integration),
     ]
     detail = escape(summary.message) if summary.message else "—"
     return {

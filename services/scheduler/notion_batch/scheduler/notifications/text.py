@@ -74,4 +74,5 @@ def rows(summary: BatchSummary) -> list[tuple[str, str]]:
         ("To-dos", counts(summary)),
         ("Ticks", ticks(summary)),
         ("Handler", handler(summary)),
+        ("Integration", summary.integration),
     ]

@@ -47,6 +47,7 @@ def body(summary: BatchSummary) -> dict[str, Any]:
         "duration_seconds": round(summary.duration_seconds, 3),
         "interval_seconds": summary.interval_seconds,
         "handler": summary.handler,
+        "integration": summary.integration,
         "ticks": summary.ticks,
         "ticks_coalesced": summary.ticks_coalesced,
         "todos": {

@@ -10,7 +10,7 @@
 -- to-do a tick finished after the stop is in them. SKIP LOCKED: several schedulers share the
 -- work without taking one run twice. $1 limit, $2 settle seconds
 SELECT n.run_id, n.notion_page_id, n.end_reason, r.status, r.message, r.started_at,
-       r.ends_at, r.ended_at, r.interval_seconds, r.handler, r.ticks, r.ticks_coalesced,
+       r.ends_at, r.ended_at, r.interval_seconds, r.handler, r.integration, r.ticks, r.ticks_coalesced,
        r.todos_done, r.todos_skipped,
        (SELECT count(*) FROM notion_todos t
          WHERE t.notion_page_id = n.notion_page_id AND t.run_id = n.run_id
