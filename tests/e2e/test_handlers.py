@@ -97,3 +97,31 @@ async def test_a_batch_that_chose_the_webhook_posts_its_todos_and_logs_the_answe
     lines = await wait_for(logged, timeout=20, what="three log lines")
     assert any("shipped as #77" in line for line in lines)
     assert any("HTTP 422" in line and "unknown product" in line for line in lines)
+
+
+@pytest.mark.stack_env(TRIAGE_SKIP_WORDS="later")
+async def test_a_batch_that_chose_an_installed_plugin_runs_it(
+    stack: Stack, database_url: str
+) -> None:
+    # The example plugin is installed (make install) and registered as the entry point
+    # "triage": the API accepts the name, and the workers run it on the batch's to-dos.
+    page = await create_page(
+        stack, [{"type": "to_do", "text": t} for t in ("file the report", "tidy up later")]
+    )
+    started = await stack.start_batch(
+        page, handler="triage", interval_seconds=1, duration_seconds=120
+    )
+    assert started["handler"] == "triage"
+
+    async def settled() -> dict[str, Any] | None:
+        status = await stack.status(page)
+        todos = status["todos"]
+        return status if todos["pending"] == 0 and todos["done"] + todos["skipped"] == 2 else None
+
+    status = await wait_for(settled, timeout=30, what="the plugin's to-dos settled")
+    assert (status["todos"]["done"], status["todos"]["skipped"]) == (1, 1)
+    rows = await todo_rows(database_url, page)
+    assert rows["file the report"]["result"] == "triaged on attempt 1"
+    assert rows["tidy up later"]["result"] == "deferred: mentions 'later'"
+    todos = await page_todos(stack, page)
+    assert {text for text, node in todos.items() if node["checked"]} == {"file the report"}
