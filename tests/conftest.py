@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -143,3 +143,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if any(folder in str(item.path) for folder in _PROCESS_SUITES):
             item.add_marker(pytest.mark.e2e)
     items.sort(key=lambda item: "/tests/outages/" in str(item.path))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember on the test item whether its call failed: the real-process stacks print their
+    services' logs at teardown when it did."""
+    report = yield
+    if report.when == "call":
+        item.rep_call_failed = report.failed  # type: ignore[attr-defined]
+    return report

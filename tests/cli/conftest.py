@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.stack import Stack, base_env, free_port, wait_http_ok
+from tests.e2e.stack import Stack, plan_stack, serving
 
 WRITE_KEY = "cli-operator-key-0123456789abc"
 READ_KEY = "cli-viewer-key-0123456789abcd"
@@ -81,43 +81,18 @@ async def cli_stack(
     amqp_namespace: str,
     tmp_path: Path,
 ) -> AsyncIterator[CliStack]:
-    emulator_port, api_port = free_port(), free_port()
-    notion_url = f"http://127.0.0.1:{emulator_port}"
-    env = base_env(database_url, amqp_url, amqp_namespace, notion_url)
-    env |= {
-        "API_HOST": "127.0.0.1",
-        "API_PORT": str(api_port),
-        "API_AUTH": "enabled",
-        "API_KEYS": f"operator:write:{WRITE_KEY},viewer:read:{READ_KEY}",
-        "API_WRITE_RATE_PER_MINUTE": "0",
-        "TODO_MAX_ATTEMPTS": "1",
-    }
+    plan = plan_stack(
+        database_url,
+        amqp_url,
+        amqp_namespace,
+        API_AUTH="enabled",
+        API_KEYS=f"operator:write:{WRITE_KEY},viewer:read:{READ_KEY}",
+        API_WRITE_RATE_PER_MINUTE="0",
+        TODO_MAX_ATTEMPTS="1",
+    )
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        stack = Stack(env, tmp_path, f"http://127.0.0.1:{api_port}", notion_url, http)
-        failed = True
-        try:
-            await stack.spawn(
-                "emulator",
-                "notion-batch-emulator",
-                NOTION_EMULATOR_PORT=str(emulator_port),
-                NOTION_EMULATOR_RATE_LIMIT="off",
-            )
-            await wait_http_ok(http, f"{notion_url}/_emulator/health", timeout=20, what="emulator")
-            await stack.spawn("api", "notion-batch-api")
-            await stack.spawn("scheduler", "notion-batch-scheduler")
-            await stack.spawn("worker", "notion-batch-worker")
-            await wait_http_ok(http, f"{stack.api_url}/readyz", timeout=30, what="API ready")
+        stack = Stack(plan.env, tmp_path, plan.api_url, plan.notion_url, http)
+        async with serving(
+            stack, request.node, emulator_port=plan.emulator_port, workers=["worker"]
+        ):
             yield CliStack(stack)
-            failed = False
-        finally:
-            await stack.stop_all()
-            if failed or getattr(request.node, "cli_failed", False):
-                print(stack.logs())
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    report = yield
-    if report.when == "call" and report.failed:
-        item.cli_failed = True  # type: ignore[attr-defined]
-    return report

@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ TOKEN = "secret_e2etoken0123456789"
 #: The suite's API key (write scope); every request of Stack.api carries it.
 API_KEY = "e2e-write-key-0123456789abcdef"
 T = TypeVar("T")
+S = TypeVar("S", bound="Stack")
 
 
 def free_port() -> int:
@@ -86,11 +87,20 @@ class Stack:
         self.services.append(service)
         return service
 
-    async def stop_all(self) -> None:
+    async def spawn_scheduler(self, name: str, **env: str) -> Service:
+        return await self.spawn(name, "notion-batch-scheduler", **env)
+
+    async def spawn_worker(self, name: str, **env: str) -> Service:
+        return await self.spawn(name, "notion-batch-worker", **env)
+
+    async def stop_all(self, timeout: float = 30) -> None:
+        """Stop every service (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
         # Notion (the emulator) goes last, so draining workers can still finish their calls.
         others = [s for s in self.services if s.name != "emulator"]
-        await asyncio.gather(*(s.stop() for s in others))
-        await asyncio.gather(*(s.stop() for s in self.services if s.name == "emulator"))
+        await asyncio.gather(*(s.stop(timeout=timeout) for s in others))
+        await asyncio.gather(
+            *(s.stop(timeout=timeout) for s in self.services if s.name == "emulator")
+        )
 
     def logs(self) -> str:
         return "\n".join(f"===== {s.name} =====\n{s.log()[-20000:]}" for s in self.services)
@@ -147,6 +157,69 @@ async def wait_http_ok(http: aiohttp.ClientSession, url: str, *, timeout: float,
             return False
 
     await wait_for(ok, timeout=timeout, what=what)
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """Where a new stack will listen, and the environment its services start with."""
+
+    env: dict[str, str]
+    emulator_port: int
+    api_port: int
+
+    @property
+    def notion_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+def plan_stack(database_url: str, amqp_url: str, namespace: str, **env: str) -> StackPlan:
+    """Free ports and the environment (``base_env`` + the API's address + ``env``)."""
+    emulator_port, api_port = free_port(), free_port()
+    full = base_env(database_url, amqp_url, namespace, f"http://127.0.0.1:{emulator_port}")
+    full |= {"API_HOST": "127.0.0.1", "API_PORT": str(api_port), **env}
+    return StackPlan(full, emulator_port, api_port)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    stack: S,
+    node: Any,
+    *,
+    emulator_port: int,
+    schedulers: Sequence[str] = ("scheduler",),
+    workers: Sequence[str] = ("worker-1", "worker-2"),
+    stop_timeout: float = 30,
+) -> AsyncIterator[S]:
+    """Start the product on ``stack`` — emulator, API, schedulers and workers, until the API is
+    ready — and stop it all afterwards; the services' logs are printed if the test failed
+    (or never got to run)."""
+    try:
+        await stack.spawn(
+            "emulator",
+            "notion-batch-emulator",
+            NOTION_EMULATOR_PORT=str(emulator_port),
+            # Notion's rate limit is the subject of its own tests; off unless a test asks.
+            NOTION_EMULATOR_RATE_LIMIT=stack.env.get("NOTION_EMULATOR_RATE_LIMIT", "off"),
+        )
+        await wait_http_ok(
+            stack.http, f"{stack.notion_url}/_emulator/health", timeout=20, what="emulator"
+        )
+        await stack.spawn("api", "notion-batch-api")
+        await asyncio.gather(
+            *(stack.spawn_scheduler(name) for name in schedulers),
+            *(stack.spawn_worker(name) for name in workers),
+        )
+        await wait_http_ok(stack.http, f"{stack.api_url}/readyz", timeout=30, what="API ready")
+        yield stack
+    finally:
+        await stack.stop_all(stop_timeout)
+        # Set by the root conftest's report hook; absent when setup itself failed.
+        if getattr(node, "rep_call_failed", True):
+            print(stack.logs())
 
 
 def base_env(database_url: str, amqp_url: str, namespace: str, notion_url: str) -> dict[str, str]:
