@@ -7,6 +7,8 @@ leaves at once rather than at the next poll.
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -15,6 +17,11 @@ from notion_batch.common.messaging.messages import PageChanged, StartBatch, deco
 from notion_batch.scheduler.emitter import TickEmitter
 
 log = structlog.get_logger(__name__)
+
+#: The API publishes a start command inside the start's transaction (a failed publish rolls
+#: the start back), so the command can arrive just before the commit, when the first look
+#: finds nothing due yet: look once more this much later, well before the next poll.
+START_REWAKE_SECONDS = 0.1
 
 
 class CommandConsumer:
@@ -36,4 +43,5 @@ class CommandConsumer:
         )
         if isinstance(command, StartBatch | PageChanged):
             self._emitter.wake()
+            asyncio.get_running_loop().call_later(START_REWAKE_SECONDS, self._emitter.wake)
         await message.ack()
