@@ -22,6 +22,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aiormq import spec
 
 from notion_batch.common.config import BrokerSettings
 from notion_batch.common.errors import BrokerUnavailable
@@ -34,6 +35,8 @@ MessageCallback = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 #: How long a publish waits for a connection being re-established before giving up.
 CONNECT_WAIT_SECONDS = 1.0
+#: AMQP delivery mode 2: the broker writes the message to disk (aio-pika's default is 1).
+PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 _AMQP_ERRORS: tuple[type[BaseException], ...] = (
     aio_pika.exceptions.AMQPException,
@@ -59,6 +62,7 @@ class Broker:
         self.topology = Topology(settings.namespace)
         self._settings = settings
         self._service = service
+        self._app_id = f"notion-batch-{service}"
         self._prefetch_count = prefetch_count
         self._publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
@@ -146,7 +150,13 @@ class Broker:
         await self.publish_many([message])
 
     async def publish_many(self, messages: list[BatchMessage]) -> None:
-        """Publish a batch with pipelined confirms: all are sent, then all confirms awaited."""
+        """Publish a batch with pipelined confirms: all are sent, then all confirms awaited.
+
+        Straight through the channel's aiormq layer with the properties built here, not an
+        aio-pika ``Message`` each (half of the scheduler's CPU per tick went there): the same
+        frames — persistent, ``mandatory`` (an unroutable message raises, the channel has
+        ``on_return_raises``), the message's deterministic id — and the same confirms.
+        """
         if not messages:
             return
         try:
@@ -157,22 +167,31 @@ class Broker:
                 connection = self._connection
                 assert connection is not None
                 await connection.connected.wait()
-            exchange = self._exchange
-            assert exchange is not None
+                channel = self._channel
+                assert channel is not None
+                if channel.is_closed:
+                    raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
+                underlay = await channel.get_underlay_channel()
+                assert isinstance(underlay, aiormq.Channel)  # for basic_publish's `wait`
+            exchange = self.topology.exchange
             async with asyncio.timeout(self._publish_timeout):
                 await asyncio.gather(
                     *(
-                        exchange.publish(
-                            aio_pika.Message(
-                                encode(m),
-                                content_type="application/json",
-                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                message_id=m.message_id,
-                                type=m.kind,
-                                app_id=f"notion-batch-{self._service}",
-                            ),
+                        underlay.basic_publish(
+                            encode(m),
+                            exchange=exchange,
                             routing_key=m.routing_key,
+                            properties=spec.Basic.Properties(
+                                content_type="application/json",
+                                delivery_mode=PERSISTENT,
+                                message_id=m.message_id,
+                                message_type=m.kind,
+                                app_id=self._app_id,
+                            ),
                             mandatory=True,
+                            # The confirm is what counts; not waiting for each frame's
+                            # socket drain as well saves a wake-up per message.
+                            wait=False,
                         )
                         for m in messages
                     )
