@@ -39,7 +39,9 @@ async def stack(
             )
             await wait_http_ok(http, f"{notion_url}/_emulator/health", timeout=20, what="emulator")
             await stack.spawn("api", "notion-batch-api")
-            await stack.spawn("scheduler", "notion-batch-scheduler")
+            # At debug the scheduler logs each tick it emits (`tick_emitted`): the page's
+            # story and the load test's accounting read them.
+            await stack.spawn("scheduler", "notion-batch-scheduler", LOG_LEVEL="debug")
             for n in range(int(env.get("TEST_WORKERS", "2"))):
                 await stack.spawn(f"worker-{n + 1}", "notion-batch-worker")
             await wait_http_ok(http, f"{stack.api_url}/readyz", timeout=30, what="API ready")
