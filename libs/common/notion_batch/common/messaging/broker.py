@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
 
 import aio_pika
 import aiormq
@@ -23,6 +25,9 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aiormq import spec
+from aiormq.abc import ChannelFrame
+from pamqp.body import ContentBody
+from pamqp.header import ContentHeader
 
 from notion_batch.common.config import BrokerSettings
 from notion_batch.common.errors import BrokerUnavailable
@@ -46,6 +51,13 @@ _AMQP_ERRORS: tuple[type[BaseException], ...] = (
     RuntimeError,  # aio-pika raises it for a channel or connection being closed or reopened
     asyncio.TimeoutError,
 )
+
+
+def _forget_message_id(
+    channel: aiormq.Channel, message_id: str, tag: int, _: asyncio.Future[Any]
+) -> None:
+    if channel.message_id_delivery_tag.get(message_id) == tag:
+        channel.message_id_delivery_tag.pop(message_id)
 
 
 class Broker:
@@ -152,10 +164,7 @@ class Broker:
     async def publish_many(self, messages: list[BatchMessage]) -> None:
         """Publish a batch with pipelined confirms: all are sent, then all confirms awaited.
 
-        Straight through the channel's aiormq layer with the properties built here, not an
-        aio-pika ``Message`` each (half of the scheduler's CPU per tick went there): the same
-        frames — persistent, ``mandatory`` (an unroutable message raises, the channel has
-        ``on_return_raises``), the message's deterministic id — and the same confirms.
+        Raises :class:`BrokerUnavailable` unless the broker confirmed every message.
         """
         if not messages:
             return
@@ -172,15 +181,53 @@ class Broker:
                 if channel.is_closed:
                     raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
                 underlay = await channel.get_underlay_channel()
-                assert isinstance(underlay, aiormq.Channel)  # for basic_publish's `wait`
-            exchange = self.topology.exchange
+                assert isinstance(underlay, aiormq.Channel)
             async with asyncio.timeout(self._publish_timeout):
-                await asyncio.gather(
-                    *(
-                        underlay.basic_publish(
-                            encode(m),
-                            exchange=exchange,
-                            routing_key=m.routing_key,
+                confirmations = await self._send(underlay, messages)
+                await asyncio.gather(*confirmations)
+        except _AMQP_ERRORS as exc:
+            raise BrokerUnavailable(
+                f"message broker unavailable: {type(exc).__name__}: {exc}".rstrip(": ")
+            ) from exc
+
+    async def _send(
+        self, channel: aiormq.Channel, messages: list[BatchMessage]
+    ) -> list[asyncio.Future[Any]]:
+        """Write every message's frames to the socket at once; their confirms, to await.
+
+        What aiormq's ``basic_publish`` does for one message, done for the batch: a delivery
+        tag and a confirm future each (futures of the channel, so a closing channel fails
+        them), the message id mapped to its tag (so a returned message fails its future:
+        the channel has ``on_return_raises``), then one write of all the frames instead of a
+        write, a lock and a task per message — three quarters of the scheduler's CPU per
+        tick went there. Persistent, ``mandatory``, the message's deterministic id, as
+        before. Written against aiormq 7.2 (pinned); tests/integration/test_broker.py checks
+        the wire result, returns and confirms.
+        """
+        exchange = self.topology.exchange
+        frames: list[Any] = []
+        confirmations: list[asyncio.Future[Any]] = []
+        async with channel.lock:  # the channel's publish lock: tags in the order written
+            first_tag = channel.delivery_tag + 1
+            sent = False
+            try:
+                for m in messages:
+                    body = encode(m)
+                    if len(body) >= channel.max_content_size:  # ours are a few hundred bytes
+                        raise ValueError(f"{m.kind} body of {len(body)} bytes needs splitting")
+                    channel.delivery_tag += 1
+                    confirmation = channel.create_future()
+                    channel.confirmations[channel.delivery_tag] = confirmation
+                    channel.message_id_delivery_tag[m.message_id] = channel.delivery_tag
+                    confirmation.add_done_callback(
+                        partial(_forget_message_id, channel, m.message_id, channel.delivery_tag)
+                    )
+                    confirmations.append(confirmation)
+                    frames += (
+                        spec.Basic.Publish(
+                            exchange=exchange, routing_key=m.routing_key, mandatory=True
+                        ),
+                        ContentHeader(
                             properties=spec.Basic.Properties(
                                 content_type="application/json",
                                 delivery_mode=PERSISTENT,
@@ -188,18 +235,28 @@ class Broker:
                                 message_type=m.kind,
                                 app_id=self._app_id,
                             ),
-                            mandatory=True,
-                            # The confirm is what counts; not waiting for each frame's
-                            # socket drain as well saves a wake-up per message.
-                            wait=False,
-                        )
-                        for m in messages
+                            body_size=len(body),
+                        ),
+                        ContentBody(body),
+                    )
+                drain = channel.create_future()
+                await channel.write_queue.put(
+                    ChannelFrame.marshall(
+                        channel_number=channel.number, frames=frames, drain_future=drain
                     )
                 )
-        except _AMQP_ERRORS as exc:
-            raise BrokerUnavailable(
-                f"message broker unavailable: {type(exc).__name__}: {exc}".rstrip(": ")
-            ) from exc
+                sent = True
+                await drain
+            except BaseException:
+                if not sent:
+                    # The broker saw none of them: give the tags back, under the same lock.
+                    for tag in range(first_tag, channel.delivery_tag + 1):
+                        channel.confirmations.pop(tag, None)
+                    channel.delivery_tag = first_tag - 1
+                for confirmation in confirmations:
+                    confirmation.cancel()
+                raise
+        return confirmations
 
     async def consume(self, queue_name: str, callback: MessageCallback) -> None:
         """Attach a consumer (manual acks) that the robust channel restores after reconnects."""
