@@ -24,6 +24,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.connection import make_url
 from aiormq import spec
 from aiormq.abc import ChannelFrame
 from pamqp.body import ContentBody
@@ -40,6 +41,8 @@ MessageCallback = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 #: How long a publish waits for a connection being re-established before giving up.
 CONNECT_WAIT_SECONDS = 1.0
+#: Longest a close waits for aio-pika's close-callback tasks to finish.
+CLOSE_CALLBACKS_WAIT_SECONDS = 1.0
 #: AMQP delivery mode 2: the broker writes the message to disk (aio-pika's default is 1).
 PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
@@ -110,12 +113,16 @@ class Broker:
                 return
 
     async def _connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(
-            self._settings.url,
+        # What connect_robust does, with the connection held before it connects: a close
+        # meanwhile (a shutdown, a short test) then closes it too, instead of leaving its
+        # callbacks to fire after the event loop is gone.
+        connection = aio_pika.RobustConnection(
+            make_url(self._settings.url, reconnect_interval=1),
             client_properties={"connection_name": f"notion-batch-{self._service}"},
             reconnect_interval=1,
-            timeout=10,
         )
+        self._connection = connection
+        await connection.connect(timeout=10)
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         assert isinstance(channel, AbstractRobustChannel)
         if self._prefetch_count:
@@ -310,7 +317,15 @@ class Broker:
                 await connection.close()
         except _AMQP_ERRORS as exc:
             log.warning("broker_close_failed", error=str(exc))
-        # aio-pika runs each closed channel's close callback in a task of its own; let those
-        # finish now, or they are still pending when the service's event loop closes.
+        # aio-pika runs each close callback (channel, connection) in a task of its own; let
+        # those finish now, or one may still be pending when the event loop closes (a few
+        # loop turns were not always enough on a busy machine). Bounded: a stuck one is left.
         for _ in range(3):
             await asyncio.sleep(0)
+        callbacks = [
+            task
+            for task in asyncio.all_tasks()
+            if "OneShotCallback" in getattr(task.get_coro(), "__qualname__", "")
+        ]
+        if callbacks:
+            await asyncio.wait(callbacks, timeout=CLOSE_CALLBACKS_WAIT_SECONDS)
