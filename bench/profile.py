@@ -18,7 +18,7 @@ from bench.worker import summarise
 
 async def bench_profile(quick: bool) -> Result:
     suffix = "-quick" if quick else ""
-    todos = 200 if quick else 1_500
+    todos = 200 if quick else 6_000
     raw = RESULTS / f"worker-profile{suffix}.txt"
     raw.unlink(missing_ok=True)
     run = await run_scenario(Scenario(f"1 page x {todos:,}, profiled", 1, todos, 1, profile_to=raw))
