@@ -10,24 +10,52 @@
 - pool sizes: ``DB_POOL_MAX_SIZE`` at its worker default (concurrency + 4 = 8) vs 16;
 
 Worker-side comparisons run 3 times each, interleaved, and report the median run.
+
+Choices that are code, not settings, measured in this process against the real servers (CPU
+of the benchmark process per operation, ``getrusage``):
 - the pool's connection reset: asyncpg resets a connection (one more statement and round
-  trip) each time it goes back to the pool; a pool created with a no-op ``reset`` does not.
-  This one is not a product setting: it measures a change we suggest.
+  trip) each time it goes back to the pool; the services' pools skip it (``keep_session``);
+- the Notion transport: notion-client over httpx's own transport vs over the gateway's
+  aiohttp transport, PATCHing a to-do on the emulator (a process of its own);
+- publishing ticks: an aio-pika ``Message`` and ``exchange.publish`` per tick vs
+  ``Broker.publish_many`` (one write for the batch), 500 ticks a batch, confirms awaited.
 """
 
 from __future__ import annotations
 
+import asyncio
+import resource
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import aio_pika
+import aiohttp
 import asyncpg
+import httpx
+from notion_client import AsyncClient
 
 from bench import scheduler
-from bench.common import Result, fresh_database
-from bench.stack import Scenario, run_scenario
+from bench.common import (
+    AMQP_URL,
+    NOTION_TOKEN,
+    Result,
+    drop_namespace,
+    free_port,
+    fresh_database,
+    new_namespace,
+    service_env,
+    spawn,
+)
+from bench.stack import Scenario, _wait_http, run_scenario
 from bench.worker import summarise
+from notion_batch.common.config import BrokerSettings
 from notion_batch.common.db.queries import sql
+from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.messaging.messages import Tick, encode
+from notion_batch.common.notion.transport import AiohttpTransport
 
 #: Runs of each worker-side comparison in the full run (the median is reported).
 REPEATS = 3
@@ -121,6 +149,10 @@ async def bench_design(quick: bool) -> Result:
         _worker_choices(findings, measured, keys)
     findings["pool_reset"] = await pool_reset(300 if quick else 3_000)
     _say(findings, "pool_reset")
+    findings["notion_transport"] = await notion_transport(200 if quick else 2_000)
+    _say(findings, "notion_transport")
+    findings["tick_publish"] = await tick_publish(2 if quick else 20)
+    _say(findings, "tick_publish")
     return Result("design", {}, {}, series={"findings": findings, "runs": measured})
 
 
@@ -197,6 +229,123 @@ async def _statements_per_call(pool: asyncpg.Pool, page: str) -> float:
     for _ in range(10):
         await pool.fetchval(sql("todo_may_start"), page, "owner")
     return len(sent) / 10
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def notion_transport(calls: int) -> dict[str, Any]:
+    """Client CPU per Notion call: httpx's own transport vs the gateway's aiohttp one."""
+    found: dict[str, Any] = {"calls": calls, "operation": "PATCH /v1/blocks/{id} (check)"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **service_env("postgresql://unused/x", "unused"),
+        "NOTION_EMULATOR_PORT": str(port),
+        "NOTION_EMULATOR_TOKENS": NOTION_TOKEN,
+        "NOTION_EMULATOR_RATE_LIMIT": "off",
+    }
+    with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp:
+        emulator = await spawn("emulator", "notion-batch-emulator", env, Path(tmp))
+        try:
+            async with aiohttp.ClientSession() as http:
+                await _wait_http(http, f"{base}/_emulator/health", emulator)
+                async with http.post(
+                    f"{base}/_emulator/pages",
+                    json={"title": "transport", "children": [{"type": "to_do", "text": "x"}]},
+                ) as response:
+                    page = (await response.json())["page_id"]
+            options = {"auth": NOTION_TOKEN, "base_url": base, "notion_version": "2025-09-03"}
+            for label in ("httpx_transport", "aiohttp_transport"):
+                inner = httpx.AsyncClient(
+                    transport=AiohttpTransport() if label == "aiohttp_transport" else None
+                )
+                client = AsyncClient(options, client=inner)
+                try:
+                    listed = await client.blocks.children.list(page)
+                    block = listed["results"][0]["id"]
+                    for _ in range(20):  # warm: connections, caches
+                        await client.blocks.update(block, to_do={"checked": True})
+                    cpu0, t0 = _cpu(), time.perf_counter()
+                    for _ in range(calls):
+                        await client.blocks.update(block, to_do={"checked": True})
+                    cpu, wall = _cpu() - cpu0, time.perf_counter() - t0
+                finally:
+                    await client.aclose()
+                found[label] = {
+                    "client_cpu_us_per_call": round(cpu / calls * 1e6, 1),
+                    "wall_us_per_call": round(wall / calls * 1e6, 1),
+                }
+        finally:
+            await emulator.stop()
+    found["cpu_ratio"] = ratio(
+        found["aiohttp_transport"]["client_cpu_us_per_call"],
+        found["httpx_transport"]["client_cpu_us_per_call"],
+    )
+    return found
+
+
+async def tick_publish(batches: int, size: int = 500) -> dict[str, Any]:
+    """CPU per tick published with confirms: aio-pika Message each vs Broker.publish_many."""
+    found: dict[str, Any] = {"batches": batches, "ticks_per_batch": size}
+    namespace = new_namespace()
+    broker = Broker(BrokerSettings(AMQP_URL, namespace), service="bench")
+    await broker.start()
+    try:
+        connection = await aio_pika.connect(AMQP_URL)
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.get_exchange(broker.topology.exchange)
+            ticks = [
+                Tick(str(uuid.uuid4()), n + 1, "2026-01-01T00:00:00.000001+00:00")
+                for n in range(size)
+            ]
+
+            async def per_message(batch: list[Tick]) -> None:
+                await asyncio.gather(
+                    *(
+                        exchange.publish(
+                            aio_pika.Message(
+                                encode(t),
+                                content_type="application/json",
+                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                message_id=t.message_id,
+                                type=t.kind,
+                                app_id="notion-batch-bench",
+                            ),
+                            routing_key=t.routing_key,
+                            mandatory=True,
+                        )
+                        for t in batch
+                    )
+                )
+
+            async def batched(batch: list[Tick]) -> None:
+                await broker.publish_many(list(batch))
+
+            ways = {"message_per_tick": per_message, "publish_many": batched}
+            for _ in range(2):  # interleaved twice; the second round is kept
+                for label, publish in ways.items():
+                    cpu0, t0 = _cpu(), time.perf_counter()
+                    for _ in range(batches):
+                        await publish(ticks)
+                    cpu, wall = _cpu() - cpu0, time.perf_counter() - t0
+                    found[label] = {
+                        "cpu_us_per_tick": round(cpu / (batches * size) * 1e6, 1),
+                        "wall_us_per_tick": round(wall / (batches * size) * 1e6, 1),
+                    }
+                await (await channel.get_queue(broker.topology.ticks_queue)).purge()
+        finally:
+            await connection.close()
+    finally:
+        await broker.close()
+        await drop_namespace(namespace)
+    found["cpu_ratio"] = ratio(
+        found["publish_many"]["cpu_us_per_tick"], found["message_per_tick"]["cpu_us_per_tick"]
+    )
+    return found
 
 
 def _pick(source: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -24,9 +24,12 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("logging (structlog JSON lines)", ("structlog/", "logging/__init__", "json/encoder")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
     ("PostgreSQL client (asyncpg)", ("asyncpg/",)),
-    ("Notion client (notion_client + httpx + httpcore)", ("notion_client/", "httpx/", "httpcore/")),
+    (
+        "Notion client (notion_client + httpx, over aiohttp's client)",
+        ("notion_client/", "httpx/", "httpcore/", "notion/transport.py", "aiohttp/client"),
+    ),
     ("RabbitMQ client (aio_pika + aiormq + pamqp)", ("aio_pika/", "aiormq/", "pamqp/")),
-    ("HTTP server (aiohttp)", ("aiohttp/",)),
+    ("aiohttp (the API's and ops servers; the worker's HTTP client)", ("aiohttp/",)),
     ("notion-batch code", ("notion_batch/",)),
     ("asyncio event loop and the rest", ("",)),
 )

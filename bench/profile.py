@@ -4,19 +4,10 @@ py-spy samples the worker process 100 times a second while it works a page with 
 limit off; idle time (waiting in epoll for PostgreSQL or the emulator) is not sampled, so the
 profile is the worker's CPU. The flame graph is kept as
 ``bench/results/worker-flame.svg``; the shares below are read from the same samples.
-
-A second run of the same page measures one suggested change: httpcore asks
-``sniffio.current_async_library()`` on every request, and with sniffio not installed (it is
-not, here) each ask is an ``import sniffio`` that fails after searching ``sys.path``. The run
-puts a stand-in ``sniffio`` module (the one function, answering "asyncio") on the worker's
-``PYTHONPATH`` — what installing sniffio would do — and compares CPU per to-do.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from bench import flame
@@ -24,17 +15,10 @@ from bench.common import RESULTS, Result
 from bench.stack import Scenario, run_scenario
 from bench.worker import summarise
 
-_SNIFFIO_STANDIN = '''"""Bench-only stand-in for sniffio: the one call httpcore makes."""
-
-
-def current_async_library() -> str:
-    return "asyncio"
-'''
-
 
 async def bench_profile(quick: bool) -> Result:
     suffix = "-quick" if quick else ""
-    todos = 200 if quick else 1_500
+    todos = 200 if quick else 6_000
     raw = RESULTS / f"worker-profile{suffix}.txt"
     raw.unlink(missing_ok=True)
     run = await run_scenario(Scenario(f"1 page x {todos:,}, profiled", 1, todos, 1, profile_to=raw))
@@ -72,27 +56,6 @@ async def bench_profile(quick: bool) -> Result:
             figures[f"{name}_hotspots_percent"] = flame.hotspots(other_stacks)
             files += [f"{name}-flame{suffix}.svg", other.name]
 
-    if quick:
-        figures["sniffio_what_if"] = "left out of the smoke run"
-    elif importlib.util.find_spec("sniffio") is None:
-        with tempfile.TemporaryDirectory(prefix="nb-bench-sniffio-") as tmp:
-            (Path(tmp) / "sniffio.py").write_text(_SNIFFIO_STANDIN)
-            env = (("PYTHONPATH", tmp),)
-            label = f"1 page x {todos:,}, with sniffio importable"
-            with_sniffio = summarise(
-                await run_scenario(Scenario(label, 1, todos, 1, worker_env=env))
-            )
-        baseline = summarise(await run_scenario(Scenario(f"1 page x {todos:,}", 1, todos, 1)))
-        figures["sniffio_what_if"] = {
-            "without": _cost(baseline),
-            "with": _cost(with_sniffio),
-            "cpu_per_todo_ratio": round(
-                with_sniffio["worker_cpu_ms_per_todo"] / baseline["worker_cpu_ms_per_todo"], 2
-            ),
-        }
-        print(f"  profile sniffio what-if: {figures['sniffio_what_if']}", flush=True)
-    else:
-        figures["sniffio_what_if"] = "sniffio is installed: nothing to compare"
     return Result(
         "profile",
         {},
@@ -100,7 +63,3 @@ async def bench_profile(quick: bool) -> Result:
         series=figures,
         files=files,
     )
-
-
-def _cost(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: summary[k] for k in ("todos_per_second", "worker_cpu_ms_per_todo")}

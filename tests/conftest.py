@@ -18,7 +18,9 @@ import aio_pika
 import asyncpg
 import pytest
 
+from notion_batch.common.config import DatabaseSettings
 from notion_batch.common.db.migrate import migrate
+from notion_batch.common.db.pool import create_pool
 from notion_batch.common.messaging.topology import Topology
 
 
@@ -101,8 +103,8 @@ async def database_url(postgres_url: str, template_database: str) -> AsyncIterat
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    db_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=8)
-    assert db_pool is not None
+    """A pool made as the services make theirs (no session reset on release)."""
+    db_pool = await create_pool(DatabaseSettings(database_url, pool_min_size=1, pool_max_size=8))
     try:
         yield db_pool
     finally:

@@ -88,7 +88,9 @@ class Stack:
         return service
 
     async def spawn_scheduler(self, name: str, **env: str) -> Service:
-        return await self.spawn(name, "notion-batch-scheduler", **env)
+        # At debug the scheduler logs each tick it emits (`tick_emitted`): the page's story
+        # and the load test's accounting read them.
+        return await self.spawn(name, "notion-batch-scheduler", **{"LOG_LEVEL": "debug", **env})
 
     async def spawn_worker(self, name: str, **env: str) -> Service:
         return await self.spawn(name, "notion-batch-worker", **env)

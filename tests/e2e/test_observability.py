@@ -93,6 +93,14 @@ async def test_metrics_probes_and_the_story_of_one_page(stack: Stack) -> None:
                     story[service.name.split("-")[0]].add(event["event"])
     assert {"batch_started"} <= story["api"]
     assert {"tick_emitted", "batch_completed"} <= story["scheduler"]
+    # At info the scheduler says what it emitted once per claim, not once per tick.
+    summaries = [
+        json.loads(line)
+        for line in (stack.log_dir / "scheduler.log").read_text().splitlines()
+        if '"event": "ticks_emitted"' in line
+    ]
+    assert summaries and all(s["level"] == "info" and s["count"] >= 1 for s in summaries)
+    assert sum(s["count"] for s in summaries) >= scheduler["notion_batch_ticks_emitted_total{}"]
     assert {"tick_received", "page_synced", "todo_processed", "tick_processed"} <= story["worker"]
 
 

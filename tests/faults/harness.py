@@ -103,7 +103,8 @@ class FaultStack(Stack):
         )
 
     async def spawn_scheduler(self, name: str, **env: str) -> Service:
-        service = await self.spawn(name, "notion-batch-scheduler", **env)
+        # At debug the scheduler logs each tick it emits (`tick_emitted`), which tests read.
+        service = await self.spawn(name, "notion-batch-scheduler", **{"LOG_LEVEL": "debug", **env})
         await self.wait_event(name, "scheduler_started", timeout=SERVICE_START_TIMEOUT)
         return service
 

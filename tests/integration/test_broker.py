@@ -36,12 +36,30 @@ async def test_ticks_are_persistent_with_deterministic_ids(
         message = await ticks.get(timeout=5)
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         assert message.message_id == tick.tick_id
+        assert (message.type, message.content_type, message.app_id) == (
+            "tick",
+            "application/json",
+            "notion-batch-test",
+        )
         assert decode(message.type, message.body) == tick
         await message.ack()
         commands = await channel.get_queue(topology.commands_queue)
         command = await commands.get(timeout=5)
         assert isinstance(decode(command.type, command.body), StartBatch)
         await command.ack()
+
+
+async def test_an_unroutable_message_raises(amqp_url: str, amqp_namespace: str) -> None:
+    broker = Broker(BrokerSettings(amqp_url, amqp_namespace), service="test")
+    await broker.start()
+    try:
+        async with await aio_pika.connect(amqp_url) as connection:
+            channel = await connection.channel()
+            await channel.queue_delete(Topology(amqp_namespace).ticks_queue)  # nothing bound
+        with pytest.raises(BrokerUnavailable):
+            await broker.publish_many([Tick(PAGE, 1, "2026-01-01T10:00:00+00:00")])
+    finally:
+        await broker.close()
 
 
 async def test_a_message_that_keeps_failing_is_dead_lettered(

@@ -6,6 +6,8 @@ import time
 
 import asyncpg
 
+from notion_batch.common.config import DatabaseSettings
+from notion_batch.common.db.pool import pool_context
 from notion_batch.common.db.ratelimit import SharedRateLimiter, integration_key
 
 TOKEN = "secret_rate0123456789"
@@ -53,3 +55,31 @@ async def test_a_429_pauses_every_worker(pool: asyncpg.Pool) -> None:
     started = time.monotonic()
     await other.acquire()
     assert time.monotonic() - started >= 0.4
+
+
+async def test_at_a_high_rate_slots_are_reserved_ahead_without_exceeding_it(
+    database_url: str,
+) -> None:
+    # 1,000/s: a statement reserves the next 10 ms of slots (10); two "workers" share the rate.
+    settings = DatabaseSettings(database_url, pool_min_size=1, pool_max_size=1)
+    async with pool_context(settings) as pool:
+        statements: list[str] = []
+        async with pool.acquire() as conn:  # the pool's one connection: every statement
+            conn.add_query_logger(lambda record: statements.append(record.query))
+        limiters = [SharedRateLimiter(pool, token=TOKEN, rate_per_second=1000) for _ in range(2)]
+        stamps: list[float] = []
+
+        async def send(limiter: SharedRateLimiter) -> None:
+            for _ in range(200):
+                await limiter.acquire()
+                stamps.append(time.monotonic())
+
+        started = time.monotonic()
+        await asyncio.gather(*(send(lim) for lim in limiters))
+        elapsed = time.monotonic() - started
+    # 400 requests at 1,000/s with a burst of 1 take at least 0.399 s, however reserved.
+    assert elapsed >= 0.39, f"400 requests in {elapsed:.3f}s exceed the shared rate"
+    stamps.sort()
+    for first, last in itertools.pairwise(stamps[::50]):
+        assert last - first >= 0.049  # no 50 of them faster than the rate allows
+    assert 40 <= len(statements) <= 45  # ten slots a statement (a lapsed one may cost one more)

@@ -7,7 +7,7 @@ import pytest
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
 from notion_batch.common.db.leases import Lease, LeaseRepository
-from notion_batch.common.db.todos import SyncedTodo, TodoRepository
+from notion_batch.common.db.todos import Holder, SyncedTodo, TodoRepository
 
 
 @pytest.fixture
@@ -62,9 +62,11 @@ async def test_done_is_recorded_once_and_fills_the_outbox(
     page = started.notion_page_id
     await repo.merge_synced(page, todos(2), complete=True)
     first, second = await repo.pending(page, 10)
-    assert await repo.record_done(first.block_id, started.run_id, "ok", log=True) is True
-    assert await repo.record_done(first.block_id, started.run_id, "again", log=True) is False
-    assert await repo.record_skipped(second.block_id, started.run_id, "not today", log=True)
+    assert (await repo.record_done(first.block_id, started.run_id, "ok", log=True)).recorded
+    again = await repo.record_done(first.block_id, started.run_id, "again", log=True)
+    assert again.recorded is False
+    skipped = await repo.record_skipped(second.block_id, started.run_id, "not today", log=True)
+    assert skipped.recorded
     outbox = await repo.outbox(page, 10)
     assert [(o.status, o.check_pending, o.log_pending) for o in outbox] == [
         ("done", True, True),
@@ -87,14 +89,14 @@ async def test_failures_retry_then_skip_with_the_error_kept(
     first = await repo.record_failure(
         todo.block_id, started.run_id, "boom", max_attempts=3, log=True
     )
-    assert first is not None and (first.status, first.attempts) == ("pending", 1)
+    assert (first.recorded, first.status, first.attempts) == (True, "pending", 1)
     (again,) = await repo.pending(page, 10)
     assert again.attempts == 1  # the next run is attempt 2
     await repo.record_failure(todo.block_id, started.run_id, "boom", max_attempts=3, log=True)
     last = await repo.record_failure(
         todo.block_id, started.run_id, "bang", max_attempts=3, log=True
     )
-    assert last is not None and (last.status, last.attempts) == ("skipped", 3)
+    assert (last.recorded, last.status, last.attempts) == (True, "skipped", 3)
     row = await pool.fetchrow("SELECT * FROM notion_todos")
     assert row["last_error"] == "bang" and "3 failed attempts" in row["result"]
     assert row["log_pending"] and not row["check_pending"]
@@ -122,6 +124,40 @@ async def test_todos_start_only_while_running_under_our_lease(
     assert await repo.may_start(page, "someone-else") is False
     await BatchRepository(pool).stop(page, message="stopped")
     assert await repo.may_start(page, "w1") is False
+
+
+async def test_an_outcome_commit_tells_whether_the_next_todo_may_start(
+    pool: asyncpg.Pool, started: StartedBatch
+) -> None:
+    # The commit answers may_start's question in the same statement, whatever the outcome.
+    repo, leases = TodoRepository(pool), LeaseRepository(pool)
+    page, run = started.notion_page_id, started.run_id
+    await repo.merge_synced(page, todos(6), complete=True)
+    a, b, c, d, e, f = await repo.pending(page, 10)
+    assert isinstance(await leases.acquire(page, run, "w1", 30), Lease)
+    ours, theirs = Holder(page, "w1"), Holder(page, "someone-else")
+
+    assert (await repo.record_done(a.block_id, run, "ok", log=True, holder=ours)).may_continue
+    assert not (await repo.record_done(b.block_id, run, "ok", log=True, holder=theirs)).may_continue
+    assert not (await repo.record_done(c.block_id, run, "ok", log=True)).may_continue  # no holder
+    failed = await repo.record_failure(
+        d.block_id, run, "boom", max_attempts=3, log=True, holder=ours
+    )
+    assert failed.recorded and failed.may_continue
+    # Expired: the end time has passed (the scheduler has not completed the batch yet).
+    await pool.execute("UPDATE notion_batch_status SET end_time = now() - interval '1 second'")
+    expired = await repo.record_skipped(e.block_id, run, "no", log=True, holder=ours)
+    assert expired.recorded and not expired.may_continue
+    await pool.execute("UPDATE notion_batch_status SET end_time = now() + interval '1 hour'")
+    await BatchRepository(pool).stop(page, message="stopped")
+    # Recorded even so (the handler ran before the stop), but nothing new may start.
+    stopped = await repo.record_done(f.block_id, run, "ok", log=True, holder=ours)
+    assert stopped.recorded and not stopped.may_continue
+    # Already recorded: not again, and the answer still comes.
+    again = await repo.record_failure(
+        f.block_id, run, "late", max_attempts=3, log=True, holder=ours
+    )
+    assert (again.recorded, again.status, again.may_continue) == (False, None, False)
 
 
 async def test_log_block_and_reconcile_flag(pool: asyncpg.Pool, started: StartedBatch) -> None:

@@ -8,8 +8,9 @@ The steps, in order (each is one module's job):
 5. if a page event arrived meanwhile (a Notion webhook set ``resync_requested``), steps 2-4
    again, within the tick's time;
 6. write the tick's summary onto the batch and release the lease.
-A to-do starts only while the batch runs and the lease is ours (checked in the database
-before each one), so a stop or an expiry takes effect within one to-do.
+A to-do starts only while the batch runs and the lease is ours, as the database says just
+before it (the previous to-do's commit answers that in the same statement), so a stop or an
+expiry takes effect within one to-do.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import structlog
 from notion_batch.common.config import integration_variable
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
-from notion_batch.common.db.todos import PendingTodo, TodoRepository
+from notion_batch.common.db.todos import Holder, PendingTodo, TodoRepository
 from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
@@ -192,8 +193,13 @@ class TickProcessor:
             return
 
         handler = self._handler(lease)
+        holder = Holder(lease.notion_page_id, lease.owner)
         after: PendingTodo | None = None
         stopped = False
+        # Whether the next to-do may start: each outcome's commit answers it for the next one
+        # (one round trip per to-do); None after anything slow (recording in Notion, the
+        # sync): then the database is asked before the next to-do starts.
+        may_start: bool | None = None
         while not (stopped or self._stopping) and _in_time(keeper, deadline):
             pending = await self._todos.pending(lease.notion_page_id, OUTBOX_BATCH, after=after)
             if not pending:
@@ -201,16 +207,19 @@ class TickProcessor:
             for todo in pending:
                 if self._stopping or not _in_time(keeper, deadline):
                     break
-                if not await self._todos.may_start(lease.notion_page_id, lease.owner):
+                if may_start is None:
+                    may_start = await self._todos.may_start(lease.notion_page_id, lease.owner)
+                if not may_start:
                     log.info("tick_stopping", reason="batch no longer running")
                     stopped = True
                     break
-                await self._process_one(lease, handler, todo, report)
+                may_start = await self._process_one(lease, holder, handler, todo, report)
                 after = todo
             if keeper.lost:
                 break
             # Record every batch of outcomes as it completes, so the page shows progress.
             await self._record(lease, report)
+            may_start = None
         # A lost lease means another worker owns the page now, its outbox included.
         if not keeper.lost:
             await self._record(lease, report)
@@ -237,8 +246,9 @@ class TickProcessor:
             return fail
 
     async def _process_one(
-        self, lease: Lease, handler: Handler, todo: PendingTodo, report: TickReport
-    ) -> None:
+        self, lease: Lease, holder: Holder, handler: Handler, todo: PendingTodo, report: TickReport
+    ) -> bool:
+        """Run the handler on the to-do and commit its outcome; whether the next may start."""
         item = Todo(
             block_id=todo.block_id,
             notion_page_id=lease.notion_page_id,
@@ -251,46 +261,57 @@ class TickProcessor:
             async with asyncio.timeout(self._policy.handler_timeout_seconds):
                 outcome = as_outcome(await handler(item))
         except TimeoutError:
-            await self._record_failure(
+            return await self._record_failure(
                 lease,
+                holder,
                 item,
                 f"handler timed out after {self._policy.handler_timeout_seconds:g}s",
                 report,
             )
-            return
         except Exception as exc:
-            await self._record_failure(lease, item, f"{type(exc).__name__}: {exc}", report)
-            return
+            return await self._record_failure(
+                lease, holder, item, f"{type(exc).__name__}: {exc}", report
+            )
         duration = time.perf_counter() - started
         self._metrics.handler_duration_seconds.labels(outcome=outcome.status).observe(duration)
         self._metrics.todos_processed.labels(outcome=outcome.status).inc()
-        await self._record_outcome(lease, item, outcome, round(duration * 1000, 2), report)
+        return await self._record_outcome(
+            lease, item, outcome, report, holder=holder, duration_ms=round(duration * 1000, 2)
+        )
 
     async def _record_outcome(
-        self, lease: Lease, item: Todo, outcome: Outcome, duration_ms: float, report: TickReport
-    ) -> None:
+        self,
+        lease: Lease,
+        item: Todo,
+        outcome: Outcome,
+        report: TickReport,
+        *,
+        holder: Holder,
+        duration_ms: float,
+    ) -> bool:
         if outcome.status == "done":
             recorded = await self._todos.record_done(
-                item.block_id, lease.run_id, outcome.result, log=True
+                item.block_id, lease.run_id, outcome.result, log=True, holder=holder
             )
-            report.done += recorded
+            report.done += recorded.recorded
         else:
             recorded = await self._todos.record_skipped(
-                item.block_id, lease.run_id, outcome.result, log=True
+                item.block_id, lease.run_id, outcome.result, log=True, holder=holder
             )
-            report.skipped += recorded
+            report.skipped += recorded.recorded
         log.info(
             "todo_processed",
             block_id=item.block_id,
             outcome=outcome.status,
             attempt=item.attempt,
             duration_ms=duration_ms,
-            recorded=recorded,
+            recorded=recorded.recorded,
         )
+        return recorded.may_continue
 
     async def _record_failure(
-        self, lease: Lease, item: Todo, error: str, report: TickReport
-    ) -> None:
+        self, lease: Lease, holder: Holder, item: Todo, error: str, report: TickReport
+    ) -> bool:
         self._metrics.todos_processed.labels(outcome="failed").inc()
         error = error[:MAX_ERROR_CHARS]
         result = await self._todos.record_failure(
@@ -299,9 +320,10 @@ class TickProcessor:
             error,
             max_attempts=self._policy.max_attempts,
             log=True,
+            holder=holder,
         )
-        if result is None:
-            return
+        if not result.recorded:
+            return result.may_continue
         if result.status == "skipped":
             report.skipped += 1
         else:
@@ -314,6 +336,7 @@ class TickProcessor:
             outcome=result.status,
             max_attempts=self._policy.max_attempts,
         )
+        return result.may_continue
 
     async def _record(self, lease: Lease, report: TickReport) -> None:
         # Recording has its own time budget: when handlers used up the tick, their outcomes

@@ -241,6 +241,12 @@ class BatchRepository:
         async with self._transaction() as conn:
             yield _due_ticks(await conn.fetch(sql("claim_due_flushes"), limit))
 
+    async def next_due_in(self) -> float | None:
+        """Seconds until the next tick, record-only tick or expiry falls due; ``None``: none."""
+        with translate_errors():
+            seconds = await self._pool.fetchval(sql("next_due_in"))
+        return None if seconds is None else float(seconds)
+
     async def complete_expired(self, limit: int) -> list[EndedBatch]:
         with translate_errors():
             rows = await self._pool.fetch(sql("complete_expired"), limit)

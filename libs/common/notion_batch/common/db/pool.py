@@ -37,6 +37,17 @@ def translate_errors() -> Iterator[None]:
         raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
 
 
+async def keep_session(_: asyncpg.Connection) -> None:
+    """The pool's ``reset``: nothing beyond asyncpg's own (rolling back an open transaction).
+
+    asyncpg's default resets every released connection with one more round trip
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) — half of a worker's
+    statements. Our pooled connections keep no session state to undo: no session advisory
+    lock (the migration lock has a connection of its own), no LISTEN, no cursor outside a
+    transaction, no session ``SET``. Whoever adds one must bring the reset back.
+    """
+
+
 async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
     """Open a pool; raises :class:`DatabaseUnavailable` if the server cannot be reached."""
     with translate_errors():
@@ -44,6 +55,7 @@ async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
             settings.url,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
+            reset=keep_session,
             # Fail a query stuck on a dead socket instead of hanging a tick or a request.
             command_timeout=30,
             # Idle connections are recycled, so a restarted server is met with fresh sockets.

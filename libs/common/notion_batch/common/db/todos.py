@@ -51,9 +51,26 @@ class RunLogState:
 
 
 @dataclass(frozen=True)
-class FailureRecorded:
-    status: str
-    attempts: int
+class Recorded:
+    """What committing a handler's outcome did."""
+
+    #: ``False``: the to-do was no longer pending (its outcome is recorded already).
+    recorded: bool
+    #: The batch still runs and the lease is still the holder's, as ``may_start`` answers:
+    #: the next to-do may start. ``False`` when no holder was given.
+    may_continue: bool
+    #: Of a failure: ``pending`` (to retry) or ``skipped`` (attempts used up); ``None`` if
+    #: not recorded. A done or skipped outcome leaves it ``None``.
+    status: str | None = None
+    attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who works the page (its lease), for the outcome's commit to answer ``may_start``."""
+
+    notion_page_id: str
+    lease_owner: str
 
 
 _MIN_UUID = "00000000-0000-0000-0000-000000000000"
@@ -106,25 +123,52 @@ class TodoRepository:
                 await self._pool.fetchval(sql("todo_may_start"), notion_page_id, lease_owner)
             )
 
-    async def record_done(self, block_id: str, run_id: int, result: str, *, log: bool) -> bool:
-        """Record success; ``False`` if the to-do was no longer pending (already recorded)."""
-        with translate_errors():
-            n = await self._pool.fetchval(sql("todo_record_done"), block_id, run_id, result, log)
-        return bool(n)
+    async def record_done(
+        self, block_id: str, run_id: int, result: str, *, log: bool, holder: Holder | None = None
+    ) -> Recorded:
+        """Record success once (``recorded`` is ``False`` if it was recorded already)."""
+        return await self._record(
+            "todo_record_done", block_id, run_id, result, log=log, holder=holder
+        )
 
-    async def record_skipped(self, block_id: str, run_id: int, reason: str, *, log: bool) -> bool:
-        with translate_errors():
-            n = await self._pool.fetchval(sql("todo_record_skipped"), block_id, run_id, reason, log)
-        return bool(n)
+    async def record_skipped(
+        self, block_id: str, run_id: int, reason: str, *, log: bool, holder: Holder | None = None
+    ) -> Recorded:
+        return await self._record(
+            "todo_record_skipped", block_id, run_id, reason, log=log, holder=holder
+        )
 
     async def record_failure(
-        self, block_id: str, run_id: int, error: str, *, max_attempts: int, log: bool
-    ) -> FailureRecorded | None:
+        self,
+        block_id: str,
+        run_id: int,
+        error: str,
+        *,
+        max_attempts: int,
+        log: bool,
+        holder: Holder | None = None,
+    ) -> Recorded:
+        page, owner = (holder.notion_page_id, holder.lease_owner) if holder else (None, None)
         with translate_errors():
             row = await self._pool.fetchrow(
-                sql("todo_record_failure"), block_id, run_id, error, max_attempts, log
+                sql("todo_record_failure"), block_id, run_id, error, max_attempts, log, page, owner
             )
-        return None if row is None else FailureRecorded(row["status"], row["attempts"])
+        assert row is not None
+        return Recorded(
+            recorded=row["status"] is not None,
+            may_continue=row["may_continue"],
+            status=row["status"],
+            attempts=row["attempts"],
+        )
+
+    async def _record(
+        self, query: str, block_id: str, run_id: int, text: str, *, log: bool, holder: Holder | None
+    ) -> Recorded:
+        page, owner = (holder.notion_page_id, holder.lease_owner) if holder else (None, None)
+        with translate_errors():
+            row = await self._pool.fetchrow(sql(query), block_id, run_id, text, log, page, owner)
+        assert row is not None
+        return Recorded(recorded=bool(row["recorded"]), may_continue=row["may_continue"])
 
     async def outbox(self, notion_page_id: str, limit: int) -> list[OutboxItem]:
         with translate_errors():

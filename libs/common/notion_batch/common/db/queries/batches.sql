@@ -124,6 +124,17 @@ WITH due AS (
 SELECT notion_page_id, run_id, scheduled_at, interval_seconds, 0 AS missed FROM due;
 
 
+-- name: next_due_in
+-- Seconds until the scheduler next has work (negative: already due): the earliest tick,
+-- record-only tick or expiry, each the first entry of its index. NULL: nothing scheduled.
+SELECT extract(epoch FROM LEAST(
+           (SELECT min(next_tick_at) FROM notion_batch_status WHERE status = 'running'),
+           (SELECT min(next_tick_at) FROM notion_batch_status
+             WHERE status <> 'running' AND next_tick_at IS NOT NULL),
+           (SELECT min(end_time) FROM notion_batch_status WHERE status = 'running')
+       ) - clock_timestamp())::double precision AS seconds;
+
+
 -- name: complete_expired
 -- Ends up to $1 batches whose end_time has passed.
 WITH due AS (

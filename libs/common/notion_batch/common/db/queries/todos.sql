@@ -51,8 +51,9 @@ SELECT block_id, text, attempts, position
 
 
 -- name: todo_may_start
--- Checked before each handler run: a stopped, expired or taken-over batch starts nothing new.
--- $1 page, $2 owner
+-- Checked before a handler run (the first of a tick, and after each recording in Notion;
+-- otherwise the previous outcome's commit answered it): a stopped, expired or taken-over
+-- batch starts nothing new. $1 page, $2 owner
 SELECT EXISTS (
     SELECT 1 FROM notion_batch_status
      WHERE notion_page_id = $1 AND lease_owner = $2 AND status = 'running' AND end_time > now()
@@ -60,8 +61,10 @@ SELECT EXISTS (
 
 
 -- name: todo_record_done
--- The status guard makes "done" happen once per to-do, whoever tries to record it.
--- $1 block, $2 run, $3 result, $4 log it
+-- The status guard makes "done" happen once per to-do, whoever tries to record it. The same
+-- statement answers todo_may_start's question for the next to-do (`may_continue`), so a
+-- to-do costs one round trip, not two; it is false without a lease ($5, $6 NULL).
+-- $1 block, $2 run, $3 result, $4 log it, $5 page, $6 lease owner
 WITH todo AS (
     UPDATE notion_todos
        SET status = 'done', result = $3, run_id = $2, processed_at = now(),
@@ -72,11 +75,17 @@ WITH todo AS (
     UPDATE notion_batch_runs SET todos_done = todos_done + 1
      WHERE id = $2 AND EXISTS (SELECT 1 FROM todo)
 )
-SELECT count(*) AS recorded FROM todo;
+SELECT (SELECT count(*) FROM todo) AS recorded,
+       EXISTS (
+           SELECT 1 FROM notion_batch_status
+            WHERE notion_page_id = $5::uuid AND lease_owner = $6::text AND status = 'running'
+              AND end_time > now()
+       ) AS may_continue;
 
 
 -- name: todo_record_skipped
--- A handler chose to skip the to-do. $1 block, $2 run, $3 reason, $4 log it
+-- A handler chose to skip the to-do; `may_continue` as for todo_record_done.
+-- $1 block, $2 run, $3 reason, $4 log it, $5 page, $6 lease owner
 WITH todo AS (
     UPDATE notion_todos
        SET status = 'skipped', result = $3, run_id = $2, processed_at = now(),
@@ -87,12 +96,19 @@ WITH todo AS (
     UPDATE notion_batch_runs SET todos_skipped = todos_skipped + 1
      WHERE id = $2 AND EXISTS (SELECT 1 FROM todo)
 )
-SELECT count(*) AS recorded FROM todo;
+SELECT (SELECT count(*) FROM todo) AS recorded,
+       EXISTS (
+           SELECT 1 FROM notion_batch_status
+            WHERE notion_page_id = $5::uuid AND lease_owner = $6::text AND status = 'running'
+              AND end_time > now()
+       ) AS may_continue;
 
 
 -- name: todo_record_failure
 -- A handler raised. The to-do stays pending for a later tick until $4 attempts have failed,
--- then it is skipped with the error kept. $1 block, $2 run, $3 error, $4 max attempts, $5 log it
+-- then it is skipped with the error kept; `may_continue` as for todo_record_done (status and
+-- attempts are NULL when the to-do was no longer pending).
+-- $1 block, $2 run, $3 error, $4 max attempts, $5 log it, $6 page, $7 lease owner
 WITH todo AS (
     UPDATE notion_todos
        SET attempts = attempts + 1,
@@ -111,7 +127,12 @@ WITH todo AS (
     UPDATE notion_batch_runs SET todos_skipped = todos_skipped + 1
      WHERE id = $2 AND EXISTS (SELECT 1 FROM todo WHERE status = 'skipped')
 )
-SELECT status, attempts FROM todo;
+SELECT (SELECT status FROM todo) AS status, (SELECT attempts FROM todo) AS attempts,
+       EXISTS (
+           SELECT 1 FROM notion_batch_status
+            WHERE notion_page_id = $6::uuid AND lease_owner = $7::text AND status = 'running'
+              AND end_time > now()
+       ) AS may_continue;
 
 
 -- name: outbox_pending
