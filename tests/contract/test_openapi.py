@@ -8,7 +8,7 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -267,6 +267,8 @@ async def test_every_documented_answer_of_every_operation_conforms(
     )
 
     # Extend and stop.
+    # The loops' request bodies: JSON objects of any shape, or none.
+    body: Mapping[str, object] | None
     for template, body in ((extend, {"duration_seconds": 60}), (stop, None)):
         path = template.replace("{notion_page_id}", PAGE)
         await x(api, "POST", path, template=template, expect=401, json=body)

@@ -108,6 +108,7 @@ async def test_a_page_of_250_todos_is_worked_once_each_and_the_batch_completes(
     for text in failing:
         assert by_text[text]["attempts"] == 2
         assert "scripted failure" in by_text[text]["last_error"]
+    assert run is not None
     assert (run["todos_done"], run["todos_skipped"]) == (245, 5)
     assert run["end_reason"] == "expired"
 

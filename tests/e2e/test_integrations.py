@@ -13,8 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.e2e.conftest import unique_title
 from tests.e2e.stack import TOKEN, Stack, wait_for
-from tests.e2e.test_batch_flow import log_lines, page_todos, requests, unique_title
+from tests.e2e.test_batch_flow import log_lines, page_todos, requests
 
 pytestmark = pytest.mark.e2e
 

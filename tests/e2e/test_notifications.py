@@ -190,9 +190,12 @@ async def test_a_dead_mail_server_delays_no_batch_and_no_other_channel(
             return row if row is not None and row["attempts"] >= 2 else None
 
         email = await wait_for(retried, timeout=30, what="the e-mail to be retried")
-        states = dict(
-            await conn.fetch("SELECT channel, status FROM notion_batch_notification_deliveries")
-        )
+        states = {
+            r[0]: r[1]
+            for r in await conn.fetch(
+                "SELECT channel, status FROM notion_batch_notification_deliveries"
+            )
+        }
     finally:
         await conn.close()
     assert email["status"] == "pending"

@@ -53,7 +53,7 @@ async def test_the_recording_catches_up_after_an_outage(stack: Stack, database_u
         assert (await stack.status(page))["db_status"] == "running"
 
         async def all_recorded() -> bool:
-            left = await db.fetchval(
+            left: int = await db.fetchval(
                 "SELECT count(*) FROM notion_todos"
                 " WHERE status <> 'done' OR check_pending OR log_pending"
             )

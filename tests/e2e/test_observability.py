@@ -52,7 +52,8 @@ async def test_metrics_probes_and_the_story_of_one_page(stack: Stack) -> None:
     await stack.start_batch(page, interval_seconds=1, duration_seconds=3)
 
     async def completed() -> bool:
-        return (await stack.status(page))["db_status"] == "completed"
+        db_status: str = (await stack.status(page))["db_status"]
+        return db_status == "completed"
 
     await wait_for(completed, timeout=30, what="the batch to complete")
 

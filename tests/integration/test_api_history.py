@@ -287,6 +287,7 @@ async def test_extend_moves_the_end_of_the_batch_and_of_its_run(
         "JOIN notion_batch_runs r ON r.id = s.run_id WHERE s.notion_page_id = $1",
         uuid.UUID(PAGE),
     )
+    assert row is not None
     assert row["end_time"] == end and row["ends_at"] == end
     status, shown = await call(client, "GET", f"/api/v1/batch/status/{PAGE}")
     assert parse_time(shown["end_time"]) == end

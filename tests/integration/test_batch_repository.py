@@ -40,6 +40,7 @@ async def test_start_stop_start_opens_a_new_run(pool: asyncpg.Pool) -> None:
     second = await start(repo, page)
     assert second is not None and second.run_id != first.run_id
     run = await pool.fetchrow("SELECT * FROM notion_batch_runs WHERE id = $1", first.run_id)
+    assert run is not None
     assert (run["status"], run["end_reason"]) == ("completed", "stopped")
 
 
@@ -200,9 +201,12 @@ async def test_an_ended_batch_gets_record_only_ticks_while_its_outbox_is_not_emp
         assert running_ticks == []  # nothing runs any more
     async with batches.claim_due_flushes(10) as flushes:
         assert sorted(t.notion_page_id for t in flushes) == sorted([quiet, busy])
-    rows = dict(
-        await pool.fetch("SELECT notion_page_id::text, next_tick_at FROM notion_batch_status")
-    )
+    rows = {
+        r[0]: r[1]
+        for r in await pool.fetch(
+            "SELECT notion_page_id::text, next_tick_at FROM notion_batch_status"
+        )
+    }
     assert rows[quiet] is None  # nothing left to record: no more ticks
     assert rows[busy] is not None  # tried again later until recorded
     async with batches.claim_due_flushes(10) as again:

@@ -76,6 +76,7 @@ async def test_done_is_recorded_once_and_fills_the_outbox(
     await repo.mark_logged([first.block_id, second.block_id])
     assert await repo.outbox(page, 10) == []
     run = await pool.fetchrow("SELECT todos_done, todos_skipped FROM notion_batch_runs")
+    assert run is not None
     assert (run["todos_done"], run["todos_skipped"]) == (1, 1)
 
 
@@ -98,6 +99,7 @@ async def test_failures_retry_then_skip_with_the_error_kept(
     )
     assert (last.recorded, last.status, last.attempts) == (True, "skipped", 3)
     row = await pool.fetchrow("SELECT * FROM notion_todos")
+    assert row is not None
     assert row["last_error"] == "bang" and "3 failed attempts" in row["result"]
     assert row["log_pending"] and not row["check_pending"]
 
@@ -180,4 +182,5 @@ async def test_failing_a_batch_keeps_the_reason(pool: asyncpg.Pool, started: Sta
     status = await batches.status(started.notion_page_id)
     assert status is not None and (status.status, status.message) == ("failed", reason)
     run = await pool.fetchrow("SELECT status, end_reason FROM notion_batch_runs")
+    assert run is not None
     assert (run["status"], run["end_reason"]) == ("failed", "failed")

@@ -93,6 +93,7 @@ async def test_a_4xx_is_skipped_with_the_status_and_the_start_of_the_answer(
 ) -> None:
     receiver.default = Answer(422, '{"error": "no such\n   product"}' + "x" * 500)
     outcome = await webhook(TODO)
+    assert isinstance(outcome, Outcome)
     assert outcome.status == "skipped"
     assert outcome.result.startswith('webhook refused it: HTTP 422: {"error": "no such product"}')
     assert len(outcome.result) < 260

@@ -62,7 +62,7 @@ async def test_200_pages_every_tick_accounted_for_and_status_stays_fast(
     try:
 
         async def all_settled() -> bool:
-            busy = await db.fetchval(
+            busy: int = await db.fetchval(
                 "SELECT count(*) FROM notion_batch_status"
                 " WHERE status = 'running' OR lease_owner IS NOT NULL OR next_tick_at IS NOT NULL"
             )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notion_batch.common.config import Env, NotifySettings
+from notion_batch.common.config import EmailSettings, Env, NotifySettings
 from notion_batch.common.db.notifications import BatchSummary
 from notion_batch.scheduler.notifications import email, slack, text, webhook
 from notion_batch.scheduler.notifier import MAX_BACKOFF_SECONDS, backoff_seconds
@@ -108,7 +108,7 @@ def test_slack_text_is_escaped_and_clipped() -> None:
     assert message["blocks"][0]["text"]["text"].startswith("Batch failed")
 
 
-def email_settings(**env: str):  # type: ignore[no-untyped-def]
+def email_settings(**env: str) -> EmailSettings:
     settings = NotifySettings.from_env(
         Env(
             {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from notion_batch.common import metrics
-from notion_batch.common.config import NOTIFY_CHANNELS, SchedulerSettings
+from notion_batch.common.config import NOTIFY_CHANNELS, NotifySettings, SchedulerSettings
 from notion_batch.common.errors import ConfigError
 
 BASE = {"DATABASE_URL": "postgresql://u@localhost/db", "AMQP_URL": "amqp://guest:guest@h/"}
@@ -22,7 +22,7 @@ EMAIL = {
 }
 
 
-def notify(**env: str):  # type: ignore[no-untyped-def]
+def notify(**env: str) -> NotifySettings:
     return SchedulerSettings.from_env({**BASE, **env}).notify
 
 
