@@ -80,7 +80,7 @@ lint: install
 	$(BIN)/mypy libs/common services/api/notion_batch services/scheduler/notion_batch \
 		services/worker/notion_batch services/cli/notion_batch emulator/notion_batch bench/run.py \
 		bench/probe.py \
-		examples/notion-batch-plugin-example/src
+		examples/notion-batch-plugin-example/src tests
 
 format: install
 	$(BIN)/ruff format .
