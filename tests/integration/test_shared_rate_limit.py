@@ -81,5 +81,7 @@ async def test_at_a_high_rate_slots_are_reserved_ahead_without_exceeding_it(
     assert elapsed >= 0.39, f"400 requests in {elapsed:.3f}s exceed the shared rate"
     stamps.sort()
     for first, last in itertools.pairwise(stamps[::50]):
-        assert last - first >= 0.049  # no 50 of them faster than the rate allows
+        # No 50 of them faster than the rate allows (49 ms), give or take a round trip's
+        # jitter: each reservation's slots are placed on the local clock when it returns.
+        assert last - first >= 0.045
     assert 40 <= len(statements) <= 45  # ten slots a statement (a lapsed one may cost one more)
