@@ -114,6 +114,21 @@ async def _wrk(url: str, seconds: float, connections: int) -> dict[str, Any] | N
     return figures
 
 
+def api_env(url: str, namespace: str) -> tuple[dict[str, str], str, dict[str, str]]:
+    """The API's environment on a free port (writes unlimited), its base URL, and the
+    headers of the benchmark's key."""
+    port = free_port()
+    env = service_env(
+        url,
+        namespace,
+        API_HOST="127.0.0.1",
+        API_PORT=str(port),
+        API_KEYS=f"bench:write:{API_KEY}",
+        API_WRITE_RATE_PER_MINUTE="0",
+    )
+    return env, f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {API_KEY}"}
+
+
 async def bench_api(quick: bool, profile_to: Path | None = None) -> Result:
     namespace = new_namespace()
     seconds = 3.0 if quick else 15.0
@@ -123,17 +138,7 @@ async def bench_api(quick: bool, profile_to: Path | None = None) -> Result:
     phases: dict[str, dict[str, Any]] = {}
     async with fresh_database() as url:
         pages = await _seed(url)
-        port = free_port()
-        env = service_env(
-            url,
-            namespace,
-            API_HOST="127.0.0.1",
-            API_PORT=str(port),
-            API_KEYS=f"bench:write:{API_KEY}",
-            API_WRITE_RATE_PER_MINUTE="0",
-        )
-        base = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {API_KEY}"}
+        env, base, headers = api_env(url, namespace)
         with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp:
             api = await spawn("api", "notion-batch-api", env, Path(tmp))
             try:

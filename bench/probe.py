@@ -23,14 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import api, scheduler
 from bench.common import (
-    API_KEY,
     Service,
     drop_namespace,
-    free_port,
     fresh_database,
     new_namespace,
     proc_cpu_seconds,
-    service_env,
     spawn,
 )
 from bench.stack import Scenario, run_scenario
@@ -75,17 +72,7 @@ async def api_status(rates: str = "500,1000", seconds: float = 8.0) -> None:
     namespace = new_namespace()
     async with fresh_database() as url:
         pages = await api._seed(url)
-        port = free_port()
-        env = service_env(
-            url,
-            namespace,
-            API_HOST="127.0.0.1",
-            API_PORT=str(port),
-            API_KEYS=f"bench:write:{API_KEY}",
-            API_WRITE_RATE_PER_MINUTE="0",
-        )
-        base = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {API_KEY}"}
+        env, base, headers = api.api_env(url, namespace)
         status = [["GET", f"/api/v1/batch/status/{p}", None] for p in pages]
         with tempfile.TemporaryDirectory(prefix="nb-probe-") as tmp:
             server: Service = await spawn("api", "notion-batch-api", env, Path(tmp))

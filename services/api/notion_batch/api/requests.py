@@ -183,32 +183,23 @@ def _positive_int(body: dict[str, Any], field: str, default: int, maximum: int) 
     return value
 
 
-def _handler(body: dict[str, Any], handlers: Collection[str]) -> str | None:
-    value = body.get("handler")
+def _one_of(body: dict[str, Any], field: str, allowed: Collection[str], what: str) -> str | None:
+    """The body's ``field`` if it is one of ``allowed`` (``what`` names them for people);
+    ``None`` when it is absent or null."""
+    value = body.get(field)
     if value is None:
         return None
-    if not isinstance(value, str) or value not in handlers:
+    if not isinstance(value, str) or value not in allowed:
         shown = repr(value[:100]) if isinstance(value, str) else type(value).__name__
         raise RequestInvalid(
-            f"handler must be one of the installed handlers ({', '.join(sorted(handlers))}), "
-            f"got {shown}",
-            field="handler",
+            f"{field} must be one of the {what} ({', '.join(allowed)}), got {shown}", field=field
         )
     return value
 
 
 def _integration(body: dict[str, Any], integrations: Collection[str]) -> str:
-    value = body.get("integration")
-    if value is None:
-        return DEFAULT_INTEGRATION
-    if not isinstance(value, str) or value not in integrations:
-        shown = repr(value[:100]) if isinstance(value, str) else type(value).__name__
-        raise RequestInvalid(
-            f"integration must be one of the configured integrations "
-            f"({', '.join(integrations)}), got {shown}",
-            field="integration",
-        )
-    return value
+    found = _one_of(body, "integration", integrations, "configured integrations")
+    return found or DEFAULT_INTEGRATION
 
 
 def parse_start(
@@ -235,8 +226,10 @@ def parse_start(
     duration = _positive_int(
         body, "duration_seconds", defaults.duration_seconds, MAX_DURATION_SECONDS
     )
-    handler = _handler(body, handlers)
-    integration = _integration(body, integrations)
+    handler = _one_of(body, "handler", sorted(handlers), "installed handlers")
+    integration = (
+        _one_of(body, "integration", integrations, "configured integrations") or DEFAULT_INTEGRATION
+    )
     meaning: dict[str, Any] = {
         "operation": "start",
         "notion_page_id": canonical,
