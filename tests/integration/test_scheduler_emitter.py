@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 import pytest
+import structlog
 
-from notion_batch.common.config import BrokerSettings
+from notion_batch.common.config import BrokerSettings, DatabaseSettings
 from notion_batch.common.db.batches import BatchRepository, NewBatch
+from notion_batch.common.db.pool import create_pool
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.messaging.messages import Tick, decode
 from notion_batch.scheduler.emitter import MIN_SLEEP_SECONDS, TickEmitter
+from tests.support.tcp_proxy import TcpProxy
 
 #: Far longer than the test: a tick on time cannot be the poll's doing.
 POLL_SECONDS = 30.0
@@ -88,3 +92,86 @@ async def test_nothing_due_means_the_poll_bounds_the_sleep(
     assert await emitter._until_next_due() == MIN_SLEEP_SECONDS
     await pool.execute("UPDATE notion_batch_status SET next_tick_at = now() + interval '0.3 s'")
     assert 0.2 <= await emitter._until_next_due() <= 0.3
+
+
+async def _until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_round_that_raises_something_unforeseen_is_logged_and_the_loop_goes_on(
+    pool: asyncpg.Pool, broker: Broker, amqp_url: str
+) -> None:
+    # Not an outage: a statement the database refuses (here, a column gone) — the kind of
+    # error that used to end the emitter's task silently, and every batch's ticking with it.
+    batches = BatchRepository(pool)
+    await batches.start(
+        NewBatch(str(uuid.uuid4()), interval_seconds=1, duration_seconds=60, message="running")
+    )
+    await pool.execute("ALTER TABLE notion_batch_runs RENAME COLUMN ticks TO ticks_gone")
+    emitter = TickEmitter(batches, broker, poll_seconds=0.2, claim_batch_size=10)
+    connection, received = await arrivals(amqp_url, broker)
+    with structlog.testing.capture_logs() as logs:
+        loop = asyncio.create_task(emitter.run())
+        try:
+            await _until(
+                lambda: sum(e["event"] == "scheduler_round_crashed" for e in logs) >= 2,
+                timeout=10,
+                what="the failing rounds to be logged",
+            )
+            assert not received and not loop.done()
+            await pool.execute("ALTER TABLE notion_batch_runs RENAME COLUMN ticks_gone TO ticks")
+            await _until(lambda: bool(received), timeout=15, what="a tick once the error is gone")
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+            await connection.close()
+    crashed = next(e for e in logs if e["event"] == "scheduler_round_crashed")
+    assert crashed["error"].startswith("UndefinedColumnError"), crashed
+    assert crashed["log_level"] == "error" and crashed["exc_info"]
+    assert emitter.stuck() is None
+
+
+async def test_a_database_that_stops_answering_cuts_the_step_and_the_loop_goes_on(
+    database_url: str, broker: Broker, amqp_url: str
+) -> None:
+    # A black hole, not a reset: the socket stays open and no answer ever comes, so without
+    # a deadline a step would wait for the 30 s command timeout and then, possibly forever,
+    # in asyncpg's release of the connection (MagicStack/asyncpg#431).
+    parts = urlsplit(database_url)
+    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
+        proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+        pool = await create_pool(DatabaseSettings(proxied, pool_min_size=1, pool_max_size=4))
+        try:
+            batches = BatchRepository(pool)
+            await batches.start(
+                NewBatch(str(uuid.uuid4()), interval_seconds=1, duration_seconds=60, message="r")
+            )
+            emitter = TickEmitter(
+                batches, broker, poll_seconds=0.2, claim_batch_size=10, step_timeout=1.0
+            )
+            connection, received = await arrivals(amqp_url, broker)
+            with structlog.testing.capture_logs() as logs:
+                loop = asyncio.create_task(emitter.run())
+                try:
+                    await _until(lambda: bool(received), timeout=10, what="the first tick")
+                    proxy.freeze()
+                    await _until(
+                        lambda: any(e["event"] == "scheduler_round_timed_out" for e in logs),
+                        timeout=15,
+                        what=f"a step to be cut at its deadline: {[e['event'] for e in logs]}",
+                    )
+                    seen = len(received)
+                    proxy.restore()
+                    await _until(
+                        lambda: len(received) > seen, timeout=20, what="a tick after the freeze"
+                    )
+                    assert not loop.done()
+                finally:
+                    loop.cancel()
+                    await asyncio.gather(loop, return_exceptions=True)
+                    await connection.close()
+        finally:
+            pool.terminate()

@@ -29,11 +29,25 @@ def outages_allowed() -> bool:
 
 
 def stop_postgres() -> None:
-    _run("pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "stop", "-m", "fast")
+    _run(
+        "pg_ctlcluster",
+        "--skip-systemctl-redirect",
+        _pg_version(),
+        _pg_cluster(),
+        "stop",
+        "-m",
+        "fast",
+    )
 
 
 def start_postgres() -> None:
-    _run("pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "start")
+    _run("pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), _pg_cluster(), "start")
+
+
+def _pg_cluster() -> str:
+    # A cluster of its own (e.g. `pg_createcluster 15 chaos -p 5433`, with TEST_DATABASE_URL
+    # on that port) lets these tests run while other suites use the main one.
+    return os.environ.get("NOTION_BATCH_PG_CLUSTER", "main")
 
 
 def _pg_version() -> str:

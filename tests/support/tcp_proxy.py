@@ -1,7 +1,9 @@
 """A small asyncio TCP proxy that can cut a connection the way an outage does.
 
 Stands between a service and PostgreSQL or RabbitMQ in tests: ``cut()`` resets every open
-connection and refuses new ones (a server restarting), ``restore()`` lets traffic through again.
+connection and refuses new ones (a server restarting), ``freeze()`` keeps every connection open
+but lets no byte through (a black-holed network: the peer never answers, nothing is reset), and
+``restore()`` lets traffic through again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open = True
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     async def __aenter__(self) -> TcpProxy:
@@ -43,8 +47,12 @@ class TcpProxy:
         self._open = False
         self._reset_all()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
     def restore(self) -> None:
         self._open = True
+        self._flowing.set()
 
     def _reset_all(self) -> None:
         for writer in list(self._writers):
@@ -57,6 +65,7 @@ class TcpProxy:
         if not self._open:
             writer.transport.abort()
             return
+        await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -74,6 +83,7 @@ class TcpProxy:
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -53,6 +53,20 @@ async def test_healthz_answers_while_the_process_runs() -> None:
         assert await get(server, "/healthz") == (200, {"status": "ok"})
 
 
+async def test_healthz_fails_while_a_watched_loop_is_stuck() -> None:
+    stuck: list[str] = []
+    async with serve_ops("127.0.0.1", 0, ready=Checks(database=True)) as server:
+        server.watch_liveness(lambda: stuck[0] if stuck else None)
+        assert await get(server, "/healthz") == (200, {"status": "ok"})
+        stuck.append("the tick emitter has not ended a round for 300 s")
+        assert await get(server, "/healthz") == (
+            503,
+            {"status": "stuck", "reasons": ["the tick emitter has not ended a round for 300 s"]},
+        )
+        stuck.clear()
+        assert (await get(server, "/healthz"))[0] == 200
+
+
 async def test_readyz_is_ready_when_every_check_passes() -> None:
     checks = Checks(database=True, broker=True, consumers=True)
     async with serve_ops("127.0.0.1", 0, ready=checks) as server:

@@ -18,6 +18,28 @@ SettingsT = TypeVar("SettingsT")
 log = structlog.get_logger(__name__)
 
 
+async def keep_running(
+    name: str, loop: Callable[[], Awaitable[None]], *, restart_after: float = 1.0
+) -> None:
+    """Run a service's forever-loop, and run it again if it ever ends by raising.
+
+    A loop catches what it expects itself; this is for what nobody foresaw. Without it, a
+    task that raised just ends, silently until shutdown, and what it kept going stops with it
+    (the tick emitter: every running batch).
+    """
+    while True:
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("service_loop_crashed", loop=name, error=f"{type(exc).__name__}: {exc}")
+        else:
+            log.error("service_loop_ended", loop=name)
+        await asyncio.sleep(restart_after)
+        log.info("service_loop_restarted", loop=name)
+
+
 def install_stop_signals(stop: asyncio.Event) -> None:
     """SIGTERM (Kubernetes) and SIGINT (Ctrl-C) ask the service to stop gracefully."""
     loop = asyncio.get_running_loop()

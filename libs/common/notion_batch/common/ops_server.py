@@ -11,7 +11,9 @@ of their own, so they open this one::
 
 - ``/healthz`` answers 200 while the process runs, draining included: Kubernetes restarts a
   container whose liveness fails, and a database or broker outage is no reason to restart us
-  (so dependencies are checked in readiness only).
+  (so dependencies are checked in readiness only). What does make it 503 is a loop of the
+  service's own that has stopped moving (:meth:`OpsServer.watch_liveness`): a restart is
+  then the cure.
 - ``/readyz`` answers 200 only when every check of the service's ``ready`` callback is true
   (database and broker reachable, consumers attached), 503 otherwise, and 503 at once after
   :meth:`OpsServer.set_draining`. A check that raises or outlasts ``check_timeout`` counts as
@@ -58,6 +60,7 @@ class OpsServer:
         self._check_timeout = check_timeout
         self._draining = False
         self._last_ready: bool | None = None
+        self._liveness: list[Callable[[], str | None]] = []
         self._port: int | None = None
         self._host = ""
 
@@ -77,6 +80,10 @@ class OpsServer:
         host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
         return f"http://{host}:{self.port}"
 
+    def watch_liveness(self, check: Callable[[], str | None]) -> None:
+        """Make ``/healthz`` answer 503 while ``check()`` returns a reason (``None``: alive)."""
+        self._liveness.append(check)
+
     def set_draining(self) -> None:
         """From now on ``/readyz`` answers 503: the service is shutting down."""
         if not self._draining:
@@ -91,6 +98,9 @@ class OpsServer:
         return app
 
     async def _healthz(self, _: web.Request) -> web.Response:
+        reasons = [reason for check in self._liveness if (reason := check()) is not None]
+        if reasons:
+            return web.json_response({"status": "stuck", "reasons": reasons}, status=503)
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, _: web.Request) -> web.Response:

@@ -8,6 +8,12 @@ coalesced into one, and several schedulers can run at once — each claims due p
 Between rounds the loop sleeps until the next tick, record-only tick or expiry is due (one
 indexed query), at least ``MIN_SLEEP_SECONDS`` and at most the poll, and a start command
 wakes it at once: a tick's lag is the time to claim and publish it, not the poll.
+
+Nothing may end or freeze the loop, since every running batch depends on it: a failed round
+is logged and retried with backoff whatever it raised, and each step of a round (one claim,
+one expiry batch, one look at what is due next) has a deadline, so a step stuck on a dead
+socket — or in asyncpg's release of one, which can wait forever (MagicStack/asyncpg#431) — is
+cancelled, rolled back and retried. ``heartbeat`` tells how long ago a round last ended.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import structlog
 
@@ -26,6 +35,7 @@ from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 #: How often the gauges (running batches, queue depths) are refreshed; each is one query.
 GAUGE_SECONDS = 10.0
@@ -35,6 +45,12 @@ MIN_SLEEP_SECONDS = 0.05
 #: Claim-and-publish loops at once: while one waits for the broker's confirms and its
 #: commit, the next claims (SKIP LOCKED keeps their pages apart). Each holds a connection.
 EMIT_LANES = 2
+#: Longest one step of a round may take (a claim with its publish and commit, an expiry
+#: batch, the next-due query); far above a healthy step (milliseconds), below the 30 s
+#: command timeout plus a connect, so a step stuck anywhere is cut, not waited on forever.
+STEP_TIMEOUT_SECONDS = 45.0
+#: Longest wait after a failed round, however many failed in a row.
+MAX_BACKOFF_SECONDS = 10.0
 
 
 def tick_for(due: DueTick, *, record_only: bool = False) -> Tick:
@@ -55,13 +71,23 @@ class TickEmitter:
         *,
         poll_seconds: float,
         claim_batch_size: int,
+        step_timeout: float = STEP_TIMEOUT_SECONDS,
     ) -> None:
         self._batches = batches
         self._broker = broker
         self._poll_seconds = poll_seconds
         self._claim_batch_size = claim_batch_size
+        self._step_timeout = step_timeout
         self._wake = asyncio.Event()
         self._metrics = get_metrics()
+        self._round_ended_at = time.monotonic()
+        #: Steps cut at their deadline whose cleanup is still running (kept referenced).
+        self._abandoned: set[asyncio.Future[Any]] = set()
+
+    @property
+    def heartbeat(self) -> float:
+        """Seconds since the last round ended, well or not: the loop's sign of life."""
+        return time.monotonic() - self._round_ended_at
 
     def wake(self) -> None:
         """Look for due pages now (a batch was just started) instead of at the next poll."""
@@ -85,21 +111,48 @@ class TickEmitter:
         return sum(lane for lane in lanes if isinstance(lane, int))
 
     async def _emit_lane(self, *, record_only: bool) -> int:
-        claim = self._batches.claim_due_flushes if record_only else self._batches.claim_due_ticks
         emitted = 0
         while True:
-            # Claim, publish with confirms, then commit: a publish that fails rolls the
-            # claim back, so the ticks stay due and the next round emits them.
-            async with claim(self._claim_batch_size) as due:
-                ticks = [tick_for(d, record_only=record_only) for d in due]
-                await self._broker.publish_many(list(ticks))
-            if ticks:
-                self._log_emitted(due, ticks, record_only=record_only)
-            emitted += len(ticks)
-            self._metrics.ticks_emitted.inc(len(ticks))
-            self._metrics.ticks_coalesced.inc(sum(t.coalesced for t in ticks))
-            if len(ticks) < self._claim_batch_size:
+            count = await self._bounded(self._emit_claim(record_only=record_only))
+            emitted += count
+            if count < self._claim_batch_size:
                 return emitted
+
+    async def _emit_claim(self, *, record_only: bool) -> int:
+        claim = self._batches.claim_due_flushes if record_only else self._batches.claim_due_ticks
+        # Claim, publish with confirms, then commit: a publish that fails rolls the claim
+        # back, so the ticks stay due and the next round emits them.
+        async with claim(self._claim_batch_size) as due:
+            ticks = [tick_for(d, record_only=record_only) for d in due]
+            await self._broker.publish_many(list(ticks))
+        if ticks:
+            self._log_emitted(due, ticks, record_only=record_only)
+        self._metrics.ticks_emitted.inc(len(ticks))
+        self._metrics.ticks_coalesced.inc(sum(t.coalesced for t in ticks))
+        return len(ticks)
+
+    async def _bounded(self, step: Coroutine[Any, Any, T]) -> T:
+        """Run one step of a round, or raise ``TimeoutError`` once it outlasts its deadline.
+
+        Cancelling is not enough: a cancelled step still rolls back and releases its
+        connection, and on a socket that never answers that cleanup waits too (for the
+        command timeout, then possibly forever in the release: MagicStack/asyncpg#431). So
+        the loop does not wait for the cleanup: the step is cancelled and left to end on its
+        own, its connection held meanwhile — the pool has room for that.
+        """
+        task = asyncio.ensure_future(step)
+        done, _ = await asyncio.wait({task}, timeout=self._step_timeout)
+        if task in done:
+            return task.result()
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+        raise TimeoutError
+
+    def _forget(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("scheduler_step_ended_late", error=repr(task.exception()))
 
     @staticmethod
     def _log_emitted(due: list[DueTick], ticks: list[Tick], *, record_only: bool) -> None:
@@ -140,7 +193,7 @@ class TickEmitter:
     async def end_expired(self) -> int:
         ended = 0
         while True:
-            batch = await self._batches.complete_expired(self._claim_batch_size)
+            batch = await self._bounded(self._batches.complete_expired(self._claim_batch_size))
             for b in batch:
                 log.info(
                     "batch_completed",
@@ -169,10 +222,24 @@ class TickEmitter:
             await asyncio.sleep(every_seconds)
 
     async def _until_next_due(self) -> float:
-        due_in = await self._batches.next_due_in()
+        due_in = await self._bounded(self._batches.next_due_in())
         if due_in is None:
             return self._poll_seconds
         return min(self._poll_seconds, max(due_in, MIN_SLEEP_SECONDS))
+
+    def stuck(self) -> str | None:
+        """Why the loop looks stuck (for liveness), or ``None``: a round ended recently enough.
+
+        A round's steps are each cut at ``step_timeout`` and a failed round waits at most
+        ``MAX_BACKOFF_SECONDS``, so a loop that moves never goes this long without a round.
+        """
+        bound = 4 * self._step_timeout + MAX_BACKOFF_SECONDS + self._poll_seconds
+        if self.heartbeat <= bound:
+            return None
+        return f"the tick emitter has not ended a round for {self.heartbeat:.0f} s"
+
+    def _backoff(self, failures: int) -> float:
+        return min(self._poll_seconds * 2.0**failures, MAX_BACKOFF_SECONDS)
 
     async def run(self) -> None:
         """Emit and expire until cancelled."""
@@ -186,7 +253,26 @@ class TickEmitter:
                 timeout = await self._until_next_due()
             except UnavailableError as exc:
                 failures += 1
-                timeout = min(self._poll_seconds * 2**failures, 10.0)
+                timeout = self._backoff(failures)
                 log.warning("scheduler_round_failed", error=str(exc), retry_in_s=timeout)
+            except TimeoutError:
+                failures += 1
+                timeout = self._backoff(failures)
+                log.error(
+                    "scheduler_round_timed_out",
+                    step_timeout_s=self._step_timeout,
+                    retry_in_s=timeout,
+                )
+            except Exception as exc:
+                # Not an outage we know: a bug, or a driver error we did not foresee. Logged
+                # with its traceback, and the loop goes on — the pages must keep ticking.
+                failures += 1
+                timeout = self._backoff(failures)
+                log.exception(
+                    "scheduler_round_crashed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=timeout,
+                )
+            self._round_ended_at = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)

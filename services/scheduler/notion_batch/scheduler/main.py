@@ -10,7 +10,7 @@ from notion_batch.common.config import SchedulerSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.notifications import NotificationRepository
 from notion_batch.common.db.pool import pool_context
-from notion_batch.common.lifecycle import run_service
+from notion_batch.common.lifecycle import keep_running, run_service
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import get_metrics
 from notion_batch.common.ops_server import serve_ops
@@ -46,20 +46,22 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
             await broker.consume(
                 broker.topology.commands_queue, CommandConsumer(emitter).on_message
             )
+            ops.watch_liveness(emitter.stuck)
             log.info("scheduler_started", poll_seconds=settings.poll_seconds)
+            notifier = Notifier(
+                NotificationRepository(pool),
+                channels,
+                settings.notify,
+                poll_seconds=settings.poll_seconds,
+            )
             loops = [
-                asyncio.create_task(emitter.run(), name="tick-emitter"),
-                asyncio.create_task(emitter.measure_forever(), name="gauges"),
-                # Its own task: a slow or dead receiver never delays a tick.
-                asyncio.create_task(
-                    Notifier(
-                        NotificationRepository(pool),
-                        channels,
-                        settings.notify,
-                        poll_seconds=settings.poll_seconds,
-                    ).run(),
-                    name="notifier",
-                ),
+                asyncio.create_task(keep_running(name, loop), name=name)
+                for name, loop in (
+                    ("tick-emitter", emitter.run),
+                    ("gauges", emitter.measure_forever),
+                    # Its own task: a slow or dead receiver never delays a tick.
+                    ("notifier", notifier.run),
+                )
             ]
             await stop.wait()
             ops.set_draining()
