@@ -134,9 +134,9 @@ class TickConsumer:
         """Count the crash against the tick's run; requeue it, or end the crash loop."""
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         count = await self._count(tick, error)
-        log.error(
+        # Called while ``exc`` is being handled: the traceback logged is the tick's crash.
+        log.exception(
             "tick_crashed",
-            exc_info=exc,
             crashes=count.crashes if count else None,
             crash_limit=self._crash_limit,
         )
