@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from notion_client.errors import (
 )
 
 from notion_batch.emulator import Fault, RunningEmulator
+from notion_batch.emulator.errors import ApiError
 from tests.emulator.conftest import sdk
 
 
@@ -80,6 +82,22 @@ async def test_a_proxy_style_502(emulator: RunningEmulator, notion: AsyncClient)
         await notion.pages.retrieve(page.page_id)
 
     assert caught.value.status == 502
+
+
+async def test_a_success_the_sdk_cannot_parse(
+    emulator: RunningEmulator, notion: AsyncClient
+) -> None:
+    page = emulator.state.create_page("F", [{"text": "a"}])
+    emulator.state.add_fault(
+        Fault(status=200, raw_body="<html>Sign in</html>", path_contains="/children", count=1)
+    )
+
+    # The SDK decodes a 2xx body unguarded: not one of its errors, a JSONDecodeError.
+    with pytest.raises(json.JSONDecodeError):
+        await notion.blocks.children.list(page.page_id)
+    assert len((await notion.blocks.children.list(page.page_id))["results"]) == 1
+    with pytest.raises(ApiError, match="needs a raw_body"):
+        Fault.from_json({"status": 200})
 
 
 async def test_filters_by_method_and_path(emulator: RunningEmulator, notion: AsyncClient) -> None:

@@ -24,6 +24,7 @@ def test_defaults_follow_the_guide() -> None:
     assert worker.notion.base_url == "https://api.notion.com"
     assert worker.notion.rate_limit_per_second == 3.0
     assert worker.record_mode == "page_log"
+    assert worker.crash_limit == 3
 
 
 @pytest.mark.parametrize(
@@ -54,6 +55,7 @@ def test_bad_api_values_name_the_variable(override: dict[str, str], variable: st
         ({"NOTION_BASE_URL": "ftp://x"}, "NOTION_BASE_URL"),
         ({"TODO_HANDLER": "no_colon"}, "TODO_HANDLER"),
         ({"TODO_MAX_ATTEMPTS": "0"}, "TODO_MAX_ATTEMPTS"),
+        ({"WORKER_CRASH_LIMIT": "0"}, "WORKER_CRASH_LIMIT"),
         ({"NOTION_RECORD_MODE": "carrier-pigeon"}, "NOTION_RECORD_MODE"),
         ({"NOTION_INTEGRATIONS": "team-a"}, "NOTION_TOKEN_TEAM_A"),
         ({"NOTION_INTEGRATIONS": "Team_A"}, "NOTION_INTEGRATIONS"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from notion_batch.emulator.errors import DEFAULT_CODES, ApiError, validation_error
 
-FAULT_STATUSES = frozenset({400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 529})
+FAULT_STATUSES = frozenset({200, 400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass
@@ -19,7 +19,11 @@ class Fault:
 
     ``status=None`` with a ``latency`` only delays the real answer; with both, the error
     comes after the delay. ``raw_body`` sends that text (``text/html``) instead of Notion's
-    error JSON, as a proxy in front of Notion would.
+    error JSON, as a proxy in front of Notion would. ``status=200`` needs a ``raw_body``: a
+    success whose body is not the JSON the client expects (a proxy's or a captive portal's
+    page answered 200). notion-client 3.1.0's ``_parse_response`` (client.py) decodes a 2xx
+    body with ``response.json()`` unguarded, so it raises ``JSONDecodeError``; Notion's edge
+    is reported answering HTML in place of JSON in gh/ramnes/notion-sdk-py#119 (on a 502).
     """
 
     status: int | None = None
@@ -86,7 +90,9 @@ class Fault:
             raise validation_error(
                 f"fault status must be one of {sorted(FAULT_STATUSES)}, got {self.status}"
             )
-        if self.status is not None and self.code is None:
+        if self.status == 200 and self.raw_body is None:
+            raise validation_error("a status 200 fault needs a raw_body (the answer to send)")
+        if self.status is not None and self.status != 200 and self.code is None:
             self.code = DEFAULT_CODES[self.status]
         if self.latency < 0 or self.skip < 0 or (self.count is not None and self.count < 1):
             raise validation_error("latency and skip must be ≥ 0, count ≥ 1")

@@ -425,6 +425,9 @@ class ApiSettings:
 
 #: How long a stopping worker lets its ticks finish by default (``WORKER_DRAIN_SECONDS``).
 DEFAULT_WORKER_DRAIN_SECONDS = 20.0
+#: Crashes in a row of a batch's ticks that fail it by default (``WORKER_CRASH_LIMIT``): fewer
+#: than the queue's delivery limit (5), so the first crashing tick settles it.
+DEFAULT_WORKER_CRASH_LIMIT = 3
 #: Default ops ports (metrics and probes); distinct so a scheduler and a worker can share a host.
 SCHEDULER_OPS_PORT = 9100
 WORKER_OPS_PORT = 9101
@@ -692,6 +695,9 @@ class WorkerSettings:
     #: How long a stopping worker lets ticks in flight finish before handing them back;
     #: Kubernetes' terminationGracePeriodSeconds must be larger.
     drain_seconds: float
+    #: Crashes in a row of one batch's ticks (our code raised, not an outage) that fail the
+    #: batch, so a tick that can never be worked does not come back until the batch expires.
+    crash_limit: int
     record_mode: RecordMode
     webhook: WebhookSettings
     #: ``shared``: one Notion rate limit for the fleet (in PostgreSQL); ``local``: per process.
@@ -734,6 +740,9 @@ class WorkerSettings:
             lease_seconds=env.number("WORKER_LEASE_SECONDS", 30.0, minimum=1.0, maximum=3600.0),
             drain_seconds=env.number(
                 "WORKER_DRAIN_SECONDS", DEFAULT_WORKER_DRAIN_SECONDS, minimum=0.0, maximum=3600.0
+            ),
+            crash_limit=env.integer(
+                "WORKER_CRASH_LIMIT", DEFAULT_WORKER_CRASH_LIMIT, minimum=1, maximum=100
             ),
             record_mode="todo_children" if mode == "todo_children" else "page_log",
             webhook=WebhookSettings.from_env(env, required=handler == "webhook"),

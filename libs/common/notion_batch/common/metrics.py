@@ -35,9 +35,10 @@ PREFIX: Final = "notion_batch"
 #: the batch ended wrote outcomes Notion had not taken yet).
 TickOutcome = Literal["worked", "busy", "stale", "failed", "recorded"]
 #: Why a tick went back to the queue instead of being acked: the worker was ``shutdown``
-#: mid-tick, a dependency was ``unavailable``, our code ``crashed``, or the message was
-#: ``rejected`` as malformed (dead-lettered).
-TickReturnReason = Literal["shutdown", "unavailable", "crashed", "rejected"]
+#: mid-tick, a dependency was ``unavailable``, our code ``crashed`` (requeued), the message
+#: was ``rejected`` as malformed (dead-lettered), or its batch's ticks crashed
+#: ``WORKER_CRASH_LIMIT`` times in a row (``crash_loop``: dead-lettered, the batch failed).
+TickReturnReason = Literal["shutdown", "unavailable", "crashed", "rejected", "crash_loop"]
 #: One handler run's result: ``done``, ``skipped`` (by the handler, or after the last failed
 #: attempt), ``failed`` (raised or timed out; retried on a later tick).
 TodoOutcome = Literal["done", "skipped", "failed"]
@@ -163,13 +164,18 @@ class Metrics:
         self.ticks_returned = counter(
             "ticks_returned",
             "Ticks a worker did not ack: requeued (shutdown|unavailable|crashed) "
-            "or dead-lettered (rejected).",
+            "or dead-lettered (rejected|crash_loop).",
             ("reason",),
         )
         self.tick_lag_seconds = histogram(
             "tick_lag_seconds",
             "Time from a tick's scheduled time to a worker starting it.",
             TICK_LAG_BUCKETS,
+        )
+        self.batches_crash_looped = counter(
+            "batches_crash_looped",
+            "Batches failed because their ticks crashed the worker WORKER_CRASH_LIMIT times "
+            "in a row (also counted in batches_ended{reason=failed}).",
         )
         self.todos_processed = counter(
             "todos_processed",

@@ -18,6 +18,7 @@ from notion_batch.common.config import (
     WorkerSettings,
 )
 from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.crashes import CrashRepository
 from notion_batch.common.db.leases import LeaseRepository
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.db.ratelimit import SharedRateLimiter
@@ -114,7 +115,12 @@ async def serve(
             # A request we gave up on is over once Notion's own timeout has surely passed.
             reconcile_delay_seconds=2 * settings.notion.timeout_seconds,
         )
-        consumer = TickConsumer(processor)
+        consumer = TickConsumer(
+            processor,
+            batches=BatchRepository(pool),
+            crashes=CrashRepository(pool),
+            crash_limit=settings.crash_limit,
+        )
         broker = Broker(settings.broker, service="worker", prefetch_count=settings.concurrency)
         readiness.broker = broker
         await broker.start()
