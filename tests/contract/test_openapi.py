@@ -20,11 +20,10 @@ from openapi_spec_validator import validate
 
 from notion_batch.api.main import create_app
 from notion_batch.api.openapi import build_document
-from notion_batch.api.requests import PAGE_ID_PATTERN, PATH_PAGE_ID_PATTERN
 from notion_batch.api.routes import STATIC_PREFIX
 from notion_batch.common.config import ApiSettings
 from notion_batch.common.errors import InvalidPageId
-from notion_batch.common.ids import canonical_page_id
+from notion_batch.common.ids import PAGE_ID_PATTERN, PATH_PAGE_ID_PATTERN, canonical_page_id
 from tests.contract.openapi_check import OpenApiCheck
 from tests.support.tcp_proxy import TcpProxy
 
@@ -85,6 +84,12 @@ def test_every_route_is_documented_and_every_operation_is_routed() -> None:
         "https://notion.site/Title-0c1d2e3f4a5b4c6d8e7f9a0b1c2d3e4f",
         "https://www.notion.so/no-id-here",
         "acme.notion.site/Title-0c1d2e3f4a5b4c6d8e7f9a0b1c2d3e4f",
+        "https://app.notion.com/p/0c1d2e3f4a5b4c6d8e7f9a0b1c2d3e4f",
+        "https://app.notion.com/p/My-Page-0c1d2e3f4a5b4c6d8e7f9a0b1c2d3e4f?source=copy_link",
+        "https://www.notion.so/acme/장보기-0c1d2e3f4a5b4c6d8e7f9a0b1c2d3e4f#11112222333344448555666677778888",
+        "https://www.notion.so/acme/%EC%9E%A5-0c1d2e3f4a5b4c6d8e7f9a0b1c2d3e4f",
+        "https://acme.notion.site/my-custom-slug",
+        "https://www.notion.so/Title0c1d2e3f4a5b4c6d8e7f9a0b1c2d3e4f",
     ],
 )
 def test_the_page_id_pattern_reads_alike_in_python_and_json_schema(given: str) -> None:

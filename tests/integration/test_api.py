@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
 import pytest
@@ -58,6 +58,42 @@ async def test_start_accepts_a_notion_url_and_custom_timing(client: TestClient) 
     assert body["notion_page_id"] == PAGE
     assert parse_time(body["end_time"]) - parse_time(body["start_time"]) == timedelta(seconds=30)
     assert body["interval_seconds"] == 5
+
+
+async def test_start_accepts_the_link_notion_copies_today(client: TestClient) -> None:
+    """The issue's user: the 2026 app's "Copy link" (gh/dvanoni/notero#825)."""
+    url = f" https://app.notion.com/p/Groceries-{PAGE_HEX}?source=copy_link "
+    status, body = await start(client, {"notion_page_id": url})
+    assert status == 200, body
+    assert body["notion_page_id"] == PAGE
+    # The same link in the path (URL-encoded) names the same batch.
+    response = await client.get(f"/api/v1/batch/status/{quote(url.strip(), safe='')}")
+    assert response.status == 200
+    assert (await response.json())["notion_page_id"] == PAGE
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ("https://acme.notion.site/my-custom-slug", "holds no page id"),
+        ("https://example.com/Groceries-" + PAGE_HEX, "must be one of"),
+    ],
+)
+async def test_a_page_id_refusal_names_the_accepted_forms(
+    client: TestClient, given: str, says: str
+) -> None:
+    status, answer = await start(client, {"notion_page_id": given})
+    assert status == 400
+    assert set(answer) == {"success", "message", "field", "accepted_forms"}
+    assert answer["success"] is False
+    assert answer["field"] == "notion_page_id"
+    assert says in answer["message"]
+    assert '"Copy link"' in answer["message"]
+    assert "https://app.notion.com/p/<Title>-<id>" in answer["accepted_forms"]
+    assert len(answer["accepted_forms"]) == 7
+    response = await client.get(f"/api/v1/batch/status/{quote(given, safe='')}")
+    assert response.status == 400
+    assert (await response.json())["accepted_forms"] == answer["accepted_forms"]
 
 
 async def test_status_reads_its_writes(client: TestClient) -> None:

@@ -69,7 +69,16 @@ def test_retry_after_longer_than_allowed_stops_at_once() -> None:
     decision = policy(max_retry_after=10).decide(
         failure(FailureKind.RATE_LIMITED, 11.0), attempt=1, idempotent=True
     )
-    assert decision == Decision(retry=False, reason="retry_after_too_long")
+    # The pause it asked for still holds for every caller (see the next test).
+    assert decision == Decision(
+        retry=False, delay=11.0, pause_all=True, reason="retry_after_too_long"
+    )
+
+
+def test_a_retry_after_over_a_minute_is_not_cut_to_a_minute() -> None:
+    """A workspace-wide limit may ask for more than 60 s (the SDK's own cap): all of it."""
+    decision = policy().decide(failure(FailureKind.RATE_LIMITED, 90.0), attempt=1, idempotent=True)
+    assert decision == Decision(retry=True, delay=90.0, pause_all=True)
 
 
 @pytest.mark.parametrize("kind", [FailureKind.SERVER, FailureKind.TIMEOUT, FailureKind.TRANSPORT])
@@ -185,3 +194,24 @@ def test_classify_transport_failures() -> None:
         assert classified is not None
         assert classified.kind is kind, error
     assert classify(ValueError("bug")) is None
+
+
+def test_retry_after_longer_than_allowed_still_pauses_everyone() -> None:
+    """The call gives up, but the integration's shared limiter must hold the whole pause."""
+    decision = policy(max_retry_after=60).decide(
+        failure(FailureKind.RATE_LIMITED, 90.0), attempt=1, idempotent=True
+    )
+    assert decision == Decision(
+        retry=False, delay=90.0, pause_all=True, reason="retry_after_too_long"
+    )
+
+
+@pytest.mark.parametrize("code", ["bad_gateway", "database_connection_unavailable"])
+def test_overload_5xx_pauses_everyone_and_stays_unsafe_for_writes(code: str) -> None:
+    overloaded = Failure(FailureKind.SERVER, 503, code, "busy")
+    assert policy().decide(overloaded, attempt=2, idempotent=True) == Decision(
+        retry=True, delay=1.0, pause_all=True
+    )
+    assert policy().decide(overloaded, attempt=1, idempotent=False).ambiguous is True
+    other = Failure(FailureKind.SERVER, 500, "internal_server_error", "oops")
+    assert policy().decide(other, attempt=2, idempotent=True).pause_all is False

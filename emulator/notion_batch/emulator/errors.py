@@ -30,6 +30,9 @@ DEFAULT_MESSAGES: dict[str, str] = {
     "service_unavailable": "Notion is unavailable, please try again later.",
     "gateway_timeout": "Gateway timeout.",
     "service_overload": "Notion is overloaded, please try again later.",
+    # 503 with this code: Notion's database is unreachable (doc: developers.notion.com/
+    # reference/status-codes; FACTS.md "Rate limits").
+    "database_connection_unavailable": "Notion's database is unavailable, please try again later.",
     "invalid_json": "Error parsing JSON body.",
     "invalid_request_url": "Invalid request URL.",
     "missing_version": (
@@ -49,8 +52,12 @@ class ApiError(Exception):
         message: str | None = None,
         *,
         headers: dict[str, str] | None = None,
+        additional_data: dict[str, Any] | None = None,
     ) -> None:
         self.status = status
+        #: Notion's ``additional_data`` of an error, e.g. ``{"rate_limit_reason": …}`` on a 429
+        #: (doc: developers.notion.com/reference/request-limits; FACTS.md "Rate limits").
+        self.additional_data = additional_data
         self.code = code or DEFAULT_CODES.get(status, "internal_server_error")
         self.message = message or DEFAULT_MESSAGES.get(self.code, "Error.")
         self.headers = headers or {}
@@ -63,6 +70,7 @@ class ApiError(Exception):
             "code": self.code,
             "message": self.message,
             "request_id": request_id,
+            **({"additional_data": self.additional_data} if self.additional_data else {}),
         }
 
 

@@ -30,6 +30,12 @@ class Fault:
     code: str | None = None
     message: str | None = None
     retry_after: int | None = None
+    #: A 429's ``additional_data.rate_limit_reason``: which budget ran out. A workspace-wide
+    #: limit may answer a ``Retry-After`` over 60 s (doc: developers.notion.com/reference/
+    #: request-limits; FACTS.md "Rate limits"). 529 ``service_overload``, 502 ``bad_gateway``
+    #: and 503 ``database_connection_unavailable`` are ``status``/``code`` of their own. The
+    #: reason's values are not listed in any source found: tests use an illustrative one.
+    rate_limit_reason: str | None = None
     latency: float = 0.0
     count: int | None = None
     duration: float | None = None
@@ -60,7 +66,10 @@ class Fault:
     def error(self) -> ApiError:
         assert self.status is not None
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
-        return ApiError(self.status, self.code, self.message, headers=headers)
+        extra = {"rate_limit_reason": self.rate_limit_reason} if self.rate_limit_reason else None
+        return ApiError(
+            self.status, self.code, self.message, headers=headers, additional_data=extra
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -73,8 +82,8 @@ class Fault:
         if not isinstance(data, dict):
             raise validation_error("fault should be an object")
         known = {
-            "status", "code", "message", "retry_after", "latency", "count", "duration",
-            "method", "path_contains", "raw_body", "skip",
+            "status", "code", "message", "retry_after", "rate_limit_reason", "latency", "count",
+            "duration", "method", "path_contains", "raw_body", "skip",
         }  # fmt: skip
         unknown = set(data) - known
         if unknown:

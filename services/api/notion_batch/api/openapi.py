@@ -23,15 +23,18 @@ from notion_batch.api.requests import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_DURATION_SECONDS,
     MAX_INTERVAL_SECONDS,
-    MAX_PAGE_ID_LENGTH,
-    PAGE_ID_PATTERN,
-    PATH_PAGE_ID_PATTERN,
     TODO_CURSOR_PATTERN,
     TODO_STATUSES,
     TODOS_LIMIT,
 )
 from notion_batch.common.config import DEFAULT_INTEGRATION, INTEGRATION_NAME_PATTERN
 from notion_batch.common.handlers import handler_names
+from notion_batch.common.ids import (
+    ACCEPTED_FORMS,
+    MAX_PAGE_ID_LENGTH,
+    PAGE_ID_PATTERN,
+    PATH_PAGE_ID_PATTERN,
+)
 
 Json = dict[str, Any]
 
@@ -46,8 +49,13 @@ Start, watch, extend and stop batches that work through the to-dos of a Notion p
 key is answered 401, a key without the needed scope 403. The probes, this document and the
 docs page need no key.
 
-**Page ids** are accepted as 32 hex digits, a dashed UUID or a Notion page URL (URL-encoded
-in a path); every answer uses the lowercase dashed UUID. **Times** are ISO 8601 with a UTC
+**Page ids** are accepted as 32 hex digits, a dashed UUID or the link Notion's "Copy link"
+gives (`www.notion.so/<workspace>/<Title>-<id>`, `www.notion.so/<Title>-<id>`,
+`<workspace>.notion.site/<Title>-<id>`, `app.notion.com/p/<id>`,
+`app.notion.com/p/<Title>-<id>`, with any `?query` or `#block`; URL-encoded in a path). A
+database link opening a page (`?v=…&p=<id>`) names the page `p`. Anything else, a custom
+`notion.site/<slug>` link included, is a 400 listing `accepted_forms`. Every answer uses the
+lowercase dashed UUID. **Times** are ISO 8601 with a UTC
 offset.
 
 **Errors** are JSON, `{{"success": false, "message": …}}`, with `field` naming the culprit of
@@ -100,10 +108,15 @@ _PAGE_ID_IN = {
     "type": "string",
     "maxLength": MAX_PAGE_ID_LENGTH,
     "pattern": PAGE_ID_PATTERN,
-    "description": "32 hex digits, a dashed UUID or a Notion page URL.",
+    "description": (
+        '32 hex digits, a dashed UUID or a page link as Notion\'s "Copy link" gives it: '
+        + "; ".join(ACCEPTED_FORMS[2:])
+        + " (each may end in ?query or #block; blanks around are ignored)."
+    ),
     "examples": [
         _EXAMPLE_PAGE,
         f"https://www.notion.so/acme/Groceries-{_EXAMPLE_PAGE.replace('-', '')}",
+        f"https://app.notion.com/p/Groceries-{_EXAMPLE_PAGE.replace('-', '')}?source=copy_link",
     ],
 }
 _BATCH_STATUS = {"type": "string", "enum": ["idle", "running", "completed", "failed"]}
@@ -162,6 +175,11 @@ def _schemas(handlers: Sequence[str], integrations: Sequence[str]) -> Json:
                 "required_scope": {"type": "string", "enum": ["read", "write"]},
                 "retry_after_seconds": {"type": "integer", "minimum": 1},
                 "max_seconds": {"type": "integer", "minimum": 1},
+                "accepted_forms": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "With a refused page id: the forms a page id may take.",
+                },
             },
             "additionalProperties": False,
         },

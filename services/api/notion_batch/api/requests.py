@@ -23,39 +23,10 @@ from notion_batch.common.config import DEFAULT_INTEGRATION, BatchDefaults
 from notion_batch.common.db.batches import NewBatch
 from notion_batch.common.db.history import TodoCursor
 from notion_batch.common.errors import InvalidPageId
-from notion_batch.common.ids import canonical_page_id
+from notion_batch.common.ids import ACCEPTED_FORMS, canonical_page_id
 
 MAX_INTERVAL_SECONDS = 86_400
 MAX_DURATION_SECONDS = 30 * 86_400
-MAX_PAGE_ID_LENGTH = 2048
-
-_ID = (
-    r"[0-9a-fA-F]{32}"
-    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-
-
-def _url(segment: str, rest: str) -> str:
-    return (
-        r"(?:https?://(?:(?:[A-Za-z0-9-]+\.)*notion\.so|(?:[A-Za-z0-9-]+\.)+notion\.site)"
-        r"|(?:www\.)?notion\.so)"
-        rf"/(?:{segment}+/)*{segment}*?(?:{_ID})/?(?:[?#]{rest}*)?"
-    )
-
-
-#: A page id as people give it: 32 hex digits, a dashed UUID or a Notion page URL, with
-#: surrounding blanks allowed (pasted values). Written in the subset of regular expressions
-#: that Python and ECMA-262 (JSON Schema) read alike, since the OpenAPI document uses it too.
-PAGE_ID_PATTERN = (
-    r"^[ \t\r\n]*(?:" + _ID + "|" + _url("[A-Za-z0-9._~%-]", "[!-~]") + r")[ \t\r\n]*$"
-)
-#: The same in a URL path, where the value arrives percent-decoded: a URL given there may not
-#: hold escapes of its own (a "%" would be ambiguous), which Notion's page URLs never need.
-PATH_PAGE_ID_PATTERN = (
-    r"^[ \t\r\n]*(?:" + _ID + "|" + _url("[A-Za-z0-9._~-]", "[!-$&-~]") + r")[ \t\r\n]*$"
-)
-_PAGE_ID = re.compile(PAGE_ID_PATTERN)
-_PATH_PAGE_ID = re.compile(PATH_PAGE_ID_PATTERN)
 
 #: ``Idempotency-Key``: 1 to 255 visible ASCII characters (a UUID is a good choice).
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"
@@ -79,11 +50,11 @@ class RequestInvalid(ApiError):
 
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
         if field:
-            super().__init__(message, field=field)
+            super().__init__(message, field=field, **extra)
         else:
-            super().__init__(message)
+            super().__init__(message, **extra)
         self.field = field
 
 
@@ -126,24 +97,19 @@ class TodosQuery:
     limit: int
 
 
-def page_id(value: str, *, pattern: re.Pattern[str] = _PAGE_ID) -> str:
-    """The canonical dashed UUID of a page id given as the API accepts it."""
-    field = "notion_page_id"
-    if len(value) > MAX_PAGE_ID_LENGTH:
-        raise RequestInvalid(f"{field} is too long", field=field)
+def page_id(value: str, *, in_path: bool = False) -> str:
+    """The canonical dashed UUID of a page id given in any form :mod:`notion_batch.common.ids`
+    accepts; a 400 naming the accepted forms otherwise."""
     try:
-        if not pattern.fullmatch(value):
-            raise InvalidPageId(
-                f"{field} must be 32 hex digits, a dashed UUID or a Notion page URL, "
-                f"got {value[:200]!r}"
-            )
-        return canonical_page_id(value)
+        return canonical_page_id(value, in_path=in_path)
     except InvalidPageId as exc:
-        raise RequestInvalid(str(exc), field=field) from None
+        raise RequestInvalid(
+            str(exc), field="notion_page_id", accepted_forms=list(ACCEPTED_FORMS)
+        ) from None
 
 
 def page_id_from_path(request: web.Request) -> str:
-    return page_id(request.match_info["notion_page_id"], pattern=_PATH_PAGE_ID)
+    return page_id(request.match_info["notion_page_id"], in_path=True)
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

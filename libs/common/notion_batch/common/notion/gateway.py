@@ -280,6 +280,10 @@ class NotionGateway:
                         integration=self._integration, operation=operation
                     ).inc()
                 decision = self._policy.decide(failure, attempt=attempt, idempotent=idempotent)
+                if decision.pause_all and isinstance(self._limiter, PausableRateLimiter):
+                    # Before giving up too: a Retry-After longer than this call waits still
+                    # holds back every other call of the integration through the shared limiter.
+                    self._limiter.penalize(decision.delay)
                 if not decision.retry:
                     log.warning(
                         "notion_request_failed",
@@ -303,8 +307,6 @@ class NotionGateway:
                     delay_s=round(decision.delay, 3),
                     target=target[1],
                 )
-                if decision.pause_all and isinstance(self._limiter, PausableRateLimiter):
-                    self._limiter.penalize(decision.delay)
                 await asyncio.sleep(decision.delay)
                 continue
             metrics.notion_requests.labels(

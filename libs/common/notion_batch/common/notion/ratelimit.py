@@ -55,6 +55,12 @@ class TokenBucketLimiter:
     def rate_per_second(self) -> float:
         return self._rate
 
+    @property
+    def paused_until(self) -> float | None:
+        """The clock's time before which nothing is let through after :meth:`penalize`, while
+        that is still ahead; else None."""
+        return self._updated if self._updated > self._clock() else None
+
     def _refill(self, now: float) -> None:
         if now > self._updated:
             self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)

@@ -42,6 +42,14 @@ class FailureKind(StrEnum):
     REJECTED = "rejected"
 
 
+#: 5xx answers that say Notion as a whole is overloaded, not that this request went wrong
+#: (doc: developers.notion.com/reference/request-limits, status codes; FACTS.md "Rate limits"):
+#: every caller of the integration backs off, as for a 429. They stay SERVER failures: a write
+#: answered this way may still have been applied, so it is not retried blindly.
+OVERLOAD_CODES = frozenset(
+    {"bad_gateway", "database_connection_unavailable", "service_unavailable"}
+)
+
 _MAYBE_APPLIED = frozenset({FailureKind.SERVER, FailureKind.TIMEOUT, FailureKind.TRANSPORT})
 _PERMANENT = frozenset({FailureKind.ACCESS, FailureKind.REJECTED})
 #: httpx errors raised before any byte of the request was written.
@@ -198,10 +206,17 @@ class RetryPolicy:
             # A write that failed this way may still have landed: retrying could write twice.
             return Decision(retry=False, ambiguous=True, reason="not_idempotent")
         waited = failure.retry_after
+        pause_all = failure.kind is FailureKind.RATE_LIMITED or (
+            failure.kind is FailureKind.SERVER and failure.code in OVERLOAD_CODES
+        )
         if waited is not None and waited > self.max_retry_after:
-            return Decision(retry=False, reason="retry_after_too_long")
+            # Longer than this call may wait (a workspace-wide limit can ask for minutes): the
+            # call gives up, but the pause still holds for every caller of the integration
+            # (``pause_all`` with ``delay``), so nothing is sent before Notion's time is up.
+            return Decision(
+                retry=False, delay=waited, pause_all=pause_all, reason="retry_after_too_long"
+            )
         if attempt >= self.max_attempts:
             return Decision(retry=False, reason="exhausted")
-        rate_limited = failure.kind is FailureKind.RATE_LIMITED
         delay = waited if waited is not None else self.backoff(attempt)
-        return Decision(retry=True, delay=delay, pause_all=rate_limited)
+        return Decision(retry=True, delay=delay, pause_all=pause_all)
