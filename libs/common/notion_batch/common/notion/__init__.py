@@ -13,6 +13,7 @@ from notion_batch.common.notion.blocks import (
 from notion_batch.common.notion.errors import (
     NotionAccessError,
     NotionError,
+    NotionBlockRefused,
     NotionRequestError,
     NotionUnavailable,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "NotionAccessError",
     "NotionError",
     "NotionGateway",
+    "NotionBlockRefused",
     "NotionRequestError",
     "NotionUnavailable",
     "PageInfo",
