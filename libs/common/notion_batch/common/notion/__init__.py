@@ -12,8 +12,8 @@ from notion_batch.common.notion.blocks import (
 )
 from notion_batch.common.notion.errors import (
     NotionAccessError,
-    NotionError,
     NotionBlockRefused,
+    NotionError,
     NotionRequestError,
     NotionUnavailable,
 )
@@ -30,9 +30,9 @@ __all__ = [
     "LOG_MARKER",
     "LogLine",
     "NotionAccessError",
+    "NotionBlockRefused",
     "NotionError",
     "NotionGateway",
-    "NotionBlockRefused",
     "NotionRequestError",
     "NotionUnavailable",
     "PageInfo",
