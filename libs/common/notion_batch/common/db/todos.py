@@ -196,9 +196,10 @@ class TodoRepository:
         and Notion's ``answer`` (its last error); its new result, ``None`` if it was not a
         done to-do awaiting its check (recorded already)."""
         with translate_errors():
-            return await self._pool.fetchval(
+            result = await self._pool.fetchval(
                 sql("outbox_skip_uneditable"), block_id, reason, answer
             )
+        return None if result is None else str(result)
 
     async def mark_logged(
         self, block_ids: Sequence[str], *, reconciled_run: int | None = None
