@@ -368,3 +368,65 @@ async def test_an_integration_the_workers_lack_fails_the_batch_naming_the_variab
     assert status.status == "failed"
     assert "team-b" in status.message and "NOTION_TOKEN_TEAM_B" in status.message
     assert calls(emulator, "list_children") == []  # no other integration's token was tried
+
+
+async def test_todos_trashed_between_read_and_check_are_skipped_and_the_rest_recorded(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    created = emulator.state.create_page(
+        "trash",
+        [{"type": "to_do", "text": f"task {i}"} for i in range(8)]
+        + [{"type": "toggle", "text": "box", "children": [{"type": "to_do", "text": "inner"}]}],
+    )
+    started = await BatchRepository(pool).start(
+        NewBatch(created.page_id, interval_seconds=60, duration_seconds=600, message="running")
+    )
+    assert started is not None
+    box = created.blocks[8].id
+    trash = {"task 2", "task 5"}
+
+    async def trashing(todo: Todo) -> str:
+        # A person trashes the to-do (or the toggle above it) after the tick read the page
+        # and before it checks the to-do: deterministic, in the handler's turn.
+        if todo.text in trash:
+            emulator.state.person_update(todo.block_id, archived=True)
+        if todo.text == "inner":
+            emulator.state.person_update(box, archived=True)
+        return "ok"
+
+    work = processor(pool, notion, handler=trashing)
+    report = await work.process(tick(started))
+
+    assert report.outcome == "worked"  # not crashed
+    edits = Counter(c.path.rsplit("/", 1)[1] for c in calls(emulator, "update_block"))
+    assert set(edits.values()) == {1} and len(edits) == 9  # every to-do edited exactly once
+    rows = {r["text"]: r for r in await pool.fetch("SELECT * FROM notion_todos")}
+    archived = "Can't edit block that is archived. You must unarchive the block before editing."
+    for text in trash:
+        assert rows[text]["status"] == "skipped"
+        assert rows[text]["last_error"] == f"400 validation_error: {archived}"
+        assert rows[text]["result"].startswith(
+            f"trashed in Notion: 400 validation_error: {archived}"
+        )
+        assert not rows[text]["check_pending"] and not rows[text]["log_pending"]
+    assert rows["inner"]["status"] == "skipped"
+    assert rows["inner"]["result"].startswith("trashed in Notion: 400 validation_error: Can't edit")
+    assert "archived ancestor" in rows["inner"]["last_error"]
+    live = {f"task {i}" for i in range(8)} - trash
+    assert checked(emulator, created.page_id) == live
+    assert all(rows[t]["status"] == "done" and rows[t]["checked_in_notion_at"] for t in live)
+    lines = log_lines(emulator, created.page_id)
+    assert len(lines) == 9  # every worked to-do logged once, the trashed ones with the reason
+    assert sorted(line.split(" — ")[0] for line in lines if line.startswith("✅")) == sorted(
+        f"✅ {t}" for t in live
+    )
+    assert all("trashed in Notion" in line for line in lines if line.startswith("⏭"))
+    run = await pool.fetchrow("SELECT * FROM notion_batch_runs WHERE id = $1", started.run_id)
+    assert run is not None
+    assert (run["todos_done"], run["todos_skipped"]) == (len(live), 3)
+
+    # A skipped to-do is never edited again.
+    emulator.state.requests.clear()
+    await work.process(tick(started))
+    assert calls(emulator, "update_block") == []
+    assert len(log_lines(emulator, created.page_id)) == 9

@@ -38,17 +38,75 @@ def test_truncate_keeps_what_fits() -> None:
     assert truncate("short") == "short"
 
 
-def test_truncate_cuts_with_an_ellipsis() -> None:
+def test_truncate_cuts_and_says_how_much_was_cut() -> None:
     cut = truncate("x" * 5000)
     assert len(cut) == MAX_TEXT_LENGTH
-    assert cut.endswith("…")
-    assert cut[:-1] == "x" * (MAX_TEXT_LENGTH - 1)
+    assert cut == "x" * 1971 + "… (cut: 3029 more characters)"
 
 
 def test_truncate_counts_like_notion_and_never_splits_an_emoji() -> None:
     cut = truncate("😀" * 1500)  # 3000 UTF-16 units
     assert utf16(cut) <= MAX_TEXT_LENGTH
-    assert cut == "😀" * 999 + "…"
+    assert cut == "😀" * 985 + "… (cut: 515 more characters)"
+
+
+def test_truncate_one_character_over() -> None:
+    cut = truncate("가" * (MAX_TEXT_LENGTH + 1))
+    assert utf16(cut) <= MAX_TEXT_LENGTH
+    head, note = cut.split("…")
+    assert head == "가" * len(head)
+    assert note == f" (cut: {MAX_TEXT_LENGTH + 1 - len(head)} more characters)"
+
+
+P_HEX = uuid.UUID(PAGE).hex
+T_HEX = uuid.UUID(TODO).hex
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"https://www.notion.so/{P_HEX}#{T_HEX}", TODO),  # what we write
+        (f"https://notion.so/{P_HEX}#{T_HEX}", TODO),
+        (f"https://www.notion.so/{TODO}", TODO),  # absolute, a mention's href
+        (f"https://www.notion.so/{T_HEX}", TODO),
+        (f"/{P_HEX}#{T_HEX}", TODO),  # relative, an inline link's href
+        (f"/{PAGE}#{TODO}", TODO),
+        (f"/{T_HEX}", TODO),
+        (f"/{TODO}", TODO),
+        (f"/p/{T_HEX}", TODO),  # newer forms
+        (f"/p/{P_HEX}#{T_HEX}", TODO),
+        (f"https://app.notion.com/p/{T_HEX}", TODO),
+        (f"https://app.notion.com/p/{P_HEX}#{T_HEX}", TODO),
+        (f"https://app.notion.com/p/Title-{P_HEX}?source=copy_link#{T_HEX}", TODO),
+        (f"https://www.notion.so/acme/Title-{P_HEX}?pvs=4#{T_HEX}", TODO),
+        (f"/{P_HEX.upper()}#{T_HEX.upper()}", TODO),
+        (f"/{P_HEX}", PAGE),  # no block: the page itself is what is linked
+    ],
+)
+def test_logged_todo_ids_reads_every_link_form(url: str, expected: str) -> None:
+    line = {
+        "type": "bulleted_list_item",
+        "bulleted_list_item": {"rich_text": [{"plain_text": "t", "href": url}]},
+    }
+    assert logged_todo_ids([line]) == {expected}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/#abc",
+        f"https://example.com/{P_HEX}#{T_HEX}",
+        f"/{P_HEX[:-1]}#{T_HEX}",
+        "mailto:someone@example.com",
+        f"/{P_HEX}#{T_HEX[:-2]}",
+    ],
+)
+def test_logged_todo_ids_ignores_other_links(url: str) -> None:
+    line = {
+        "type": "bulleted_list_item",
+        "bulleted_list_item": {"rich_text": [{"plain_text": "t", "href": url}]},
+    }
+    assert logged_todo_ids([line]) == set()
 
 
 def test_log_line_block() -> None:
@@ -70,7 +128,7 @@ def test_every_text_is_truncated() -> None:
 
     for block in (log_line_block(line, PAGE), todo_result_block(line)):
         assert all(utf16(text) <= MAX_TEXT_LENGTH for text in contents(block))
-    assert contents(log_container("z" * 3000, []))[1].endswith("…")
+    assert contents(log_container("z" * 3000, []))[1].endswith("more characters)")
 
 
 def test_log_container() -> None:

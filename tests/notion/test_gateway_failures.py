@@ -13,6 +13,7 @@ import structlog
 
 from notion_batch.common.notion import (
     NotionAccessError,
+    NotionBlockRefused,
     NotionError,
     NotionGateway,
     NotionRequestError,
@@ -203,7 +204,8 @@ async def test_unshared_page_is_an_access_error(
 
     with pytest.raises(NotionAccessError, match="not shared with the integration"):
         await gateway.retrieve_page(created.page_id)
-    with pytest.raises(NotionAccessError, match=f"Notion block {created.block_ids[0]}"):
+    # An edit refused for one block is about that block only (issue 12, point 1).
+    with pytest.raises(NotionBlockRefused, match=f"Notion block {created.block_ids[0]}"):
         await gateway.check_todo(created.block_ids[0])
     assert len(emulator.state.requests.query()) == 2  # never retried
 
@@ -212,7 +214,7 @@ async def test_restricted_resource(emulator: RunningEmulator, gateway: NotionGat
     created = emulator.state.create_page("Read only", [{"text": "a"}])
     emulator.state.add_fault(Fault(status=403, count=1))
 
-    with pytest.raises(NotionAccessError, match="capabilities") as caught:
+    with pytest.raises(NotionBlockRefused, match="capabilities") as caught:
         await gateway.check_todo(created.block_ids[0])
 
     assert caught.value.code == "restricted_resource"
@@ -223,11 +225,15 @@ async def test_validation_error_is_a_request_error(
 ) -> None:
     created = emulator.state.create_page("P", [{"type": "paragraph", "text": "not a to-do"}])
 
-    with pytest.raises(NotionRequestError) as caught:
+    # A 400 on editing one block (here: a person turned the to-do into a paragraph) is about
+    # that block: refused for it, with Notion's answer, and not retried (issue 12, point 1).
+    with pytest.raises(NotionBlockRefused) as caught:
         await gateway.check_todo(created.block_ids[0])
 
     assert caught.value.status == 400
     assert caught.value.code == "validation_error"
+    assert not caught.value.trashed
+    assert caught.value.answer.startswith("400 validation_error: body.to_do:")
     assert len(emulator.state.requests.query()) == 1
 
 

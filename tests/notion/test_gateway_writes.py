@@ -89,7 +89,7 @@ async def test_page_log_round_trip(emulator: RunningEmulator, gateway: NotionGat
     ]
     assert texts[1] == "⏭️ second — not today"
     assert texts[0].startswith("✅ first — did it xxx")
-    assert texts[0].endswith("…")
+    assert texts[0].endswith("… (cut: 1039 more characters)")  # a cut line says so
     # The to-dos on the page are still found, the log is not read as content.
     todos = await gateway.list_todos(created.page_id, skip_block_ids=[container_id])
     assert [t.text for t in todos] == ["first", "second"]

@@ -19,7 +19,9 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     state = EmulatorState(config or EmulatorConfig())
     if state.config.demo:
         seed_demo(state)
-    app = web.Application(middlewares=[notion_gate, control_errors])
+    # Bodies over Notion's 500 KB must reach the /v1 routes, which answer 413 as Notion does;
+    # aiohttp's own 1 MB cap would answer in its own shape first.
+    app = web.Application(middlewares=[notion_gate, control_errors], client_max_size=64 * 2**20)
     app[STATE_KEY] = state
     add_v1_routes(app.router)
     add_control_routes(app.router)

@@ -25,6 +25,10 @@ from notion_batch.emulator.store import BOT_USER_ID, Block, Page
 
 log = logging.getLogger(__name__)
 
+#: Notion's request body limit (doc: D/reference/request-limits, "500KB"); over it Notion
+#: answers HTTP 413 (FACTS.md "Request limits"). The error code and message it sends are not
+#: documented (open): ours follow Notion's error shape.
+MAX_BODY_BYTES = 500_000
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
 
@@ -178,6 +182,13 @@ async def list_children(request: web.Request) -> web.Response:
 async def append_children(request: web.Request) -> web.Response:
     state = _state(request)
     container = _visible(state, request.match_info["block_id"], request)
+    size = len(await request.read())
+    if size > MAX_BODY_BYTES:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"Request body too large: {size} bytes, the limit is {MAX_BODY_BYTES} bytes.",
+        )
     body = await read_json_object(request)
     for unsupported in ("after", "position"):
         if body.get(unsupported) is not None:
@@ -214,8 +225,16 @@ async def update_block(request: web.Request) -> web.Response:
         return _block_answer(state, node, request)
     patch, archived = parse_update(body, node.type)
     if patch and node.archived and archived is not False:
+        # Editing a trashed block: Notion's 400 (seen: gh/dvanoni/notero#704).
         raise validation_error(
             "Can't edit block that is archived. You must unarchive the block before editing."
+        )
+    if patch and _trashed_ancestor(state, node):
+        # Editing a block whose ancestor is in the trash: Notion's 400 (seen in other
+        # projects' tests; FACTS.md "Editing trashed blocks").
+        raise validation_error(
+            "Can't edit page on block with an archived ancestor. "
+            "You must unarchive the ancestor before editing page."
         )
     if archived is not None:
         node.archived = archived
@@ -223,6 +242,22 @@ async def update_block(request: web.Request) -> web.Response:
     state.store.touch(node, author=BOT_USER_ID)
     state.changed(node.id, [node.id], author=BOT_USER_ID)
     return _block_answer(state, node, request)
+
+
+def _trashed_ancestor(state: EmulatorState, block: Block) -> bool:
+    """Whether a block above ``block`` (its page included) is in the trash."""
+    parent_id = block.parent_id
+    while True:
+        parent: Page | Block | None = state.store.blocks.get(parent_id) or state.store.pages.get(
+            parent_id
+        )
+        if parent is None:
+            return False
+        if parent.archived:
+            return True
+        if isinstance(parent, Page):
+            return False
+        parent_id = parent.parent_id
 
 
 async def delete_block(request: web.Request) -> web.Response:

@@ -22,7 +22,13 @@ DEFAULT_ANNOTATIONS: dict[str, Any] = {
 def rich_text_item(
     content: str, *, link: str | None = None, annotations: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """One full rich text object of type ``text``."""
+    """One full rich text object of type ``text``.
+
+    A link to a Notion page comes back relative, ``/<id>[#<block>]``, as Notion answers an
+    inline text link to a page (seen: gh/sillsdev/docu-notion#94; FACTS.md "Links in rich
+    text"), whatever form it was written in; other links come back as written.
+    """
+    link = relative_notion_link(link) if link else link
     return {
         "type": "text",
         "text": {"content": content, "link": {"url": link} if link else None},
@@ -30,6 +36,18 @@ def rich_text_item(
         "plain_text": content,
         "href": link,
     }
+
+
+_NOTION_PAGE_LINK = re.compile(
+    r"^https?://(?:www\.)?notion\.so/(?P<rest>(?:[0-9a-f]{32}|[0-9a-f-]{36})(?:[?#].*)?)$",
+    re.IGNORECASE,
+)
+
+
+def relative_notion_link(url: str) -> str:
+    """``https://www.notion.so/<id>…`` as ``/<id>…``; any other link unchanged."""
+    match = _NOTION_PAGE_LINK.match(url)
+    return f"/{match.group('rest')}" if match else url
 
 
 def plain_text(rich_text: Sequence[dict[str, Any]]) -> str:

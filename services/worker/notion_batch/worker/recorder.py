@@ -15,6 +15,7 @@ Two ways to record (``NOTION_RECORD_MODE``):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,12 @@ from notion_batch.common.notion.blocks import (
     logged_todo_ids,
     todo_result_block,
 )
-from notion_batch.common.notion.errors import NotionAccessError, NotionUnavailable
+from notion_batch.common.notion.errors import (
+    NotionAccessError,
+    NotionBlockRefused,
+    NotionRequestError,
+    NotionUnavailable,
+)
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.models import LogLine
 
@@ -51,6 +57,8 @@ CHECK_CONCURRENCY = 2
 class RecordReport:
     checked: int = 0
     logged: int = 0
+    #: Done to-dos Notion refused to check (trashed, deleted, unshared): now skipped.
+    skipped: int = 0
     #: Why recording stopped early, if it did (Notion unavailable, tick time used up).
     interrupted: str | None = None
     errors: list[str] = field(default_factory=list)
@@ -85,7 +93,7 @@ class NotionRecorder:
                 items = await self._todos.outbox(lease.notion_page_id, OUTBOX_BATCH)
                 if not items:
                     break
-                await self._check(items, report)
+                items = await self._check(items, report)
                 await self._log(lease, [i for i in items if i.log_pending], state, report)
                 if len(items) < OUTBOX_BATCH:
                     break
@@ -102,16 +110,36 @@ class NotionRecorder:
             )
         return report
 
-    async def _check(self, items: Sequence[OutboxItem], report: RecordReport) -> None:
+    async def _check(self, items: Sequence[OutboxItem], report: RecordReport) -> list[OutboxItem]:
+        """Check the to-dos awaiting it; the items back, refused ones now skipped."""
         to_check = [i for i in items if i.check_pending]
         if not to_check:
-            return
+            return list(items)
         limit = asyncio.Semaphore(CHECK_CONCURRENCY)
+        skipped: dict[str, OutboxItem] = {}
 
         async def check(item: OutboxItem) -> str | BaseException:
             async with limit:
                 try:
                     await self._gateway.check_todo(item.block_id)
+                except NotionBlockRefused as exc:
+                    # About this to-do only: it is given up (never edited again), the rest go
+                    # on. A crash before this commit costs one more refused edit, nothing else.
+                    reason = _refusal_reason(exc)
+                    result = await self._todos.skip_uneditable(item.block_id, reason, exc.answer)
+                    log.warning(
+                        "todo_check_refused",
+                        block_id=item.block_id,
+                        status=exc.status,
+                        code=exc.code,
+                        error=exc.detail,
+                        trashed=exc.trashed,
+                    )
+                    if result is not None:
+                        skipped[item.block_id] = dataclasses.replace(
+                            item, status="skipped", result=result, check_pending=False
+                        )
+                    return exc
                 except (NotionAccessError, NotionUnavailable) as exc:
                     return exc
                 # Committed one by one: a worker dying mid-batch leaves only the checks in
@@ -121,18 +149,12 @@ class NotionRecorder:
 
         outcomes = await asyncio.gather(*(check(i) for i in to_check))
         report.checked += sum(1 for o in outcomes if isinstance(o, str))
-        gone = [
-            i.block_id
-            for i, o in zip(to_check, outcomes, strict=True)
-            if isinstance(o, NotionAccessError)
-        ]
-        if gone:
-            # Deleted from the page (or unshared) since we read it: nothing left to check.
-            log.warning("todo_check_dropped", block_ids=gone, reason="block is gone from Notion")
-            await self._todos.drop_check(gone)
-        failed = [o for o in outcomes if isinstance(o, NotionUnavailable)]
+        report.skipped += len(skipped)
+        failed = [o for o in outcomes if isinstance(o, NotionUnavailable | NotionAccessError)]
         if failed:
+            # Unavailable, or the token refused (401): about every to-do, so stop for now.
             raise _Interrupted(f"Notion unavailable while checking to-dos: {failed[0]}")
+        return [skipped.get(i.block_id, i) for i in items]
 
     async def _log(
         self, lease: Lease, items: Sequence[OutboxItem], state: RunLogState, report: RecordReport
@@ -221,8 +243,11 @@ class NotionRecorder:
                         continue
                 await self._ask_reconcile(lease, state)  # write-ahead, as for the page log
                 await self._gateway.append_blocks(item.block_id, [todo_result_block(_line(item))])
-            except NotionAccessError:
-                log.warning("todo_log_dropped", block_id=item.block_id, reason="block is gone")
+            except (NotionAccessError, NotionRequestError) as exc:
+                if isinstance(exc, NotionRequestError) and exc.status != 400:
+                    raise
+                # Gone, or trashed (400 "Can't edit block that is archived"): no line there.
+                log.warning("todo_log_dropped", block_id=item.block_id, reason=str(exc))
                 await self._todos.mark_logged([item.block_id], reconciled_run=lease.run_id)
                 state.reconcile_needed = False
                 continue
@@ -231,6 +256,13 @@ class NotionRecorder:
             await self._todos.mark_logged([item.block_id], reconciled_run=lease.run_id)
             state.reconcile_needed = False
             report.logged += 1
+
+
+def _refusal_reason(error: NotionBlockRefused) -> str:
+    """Why the to-do is skipped, as its result and log line say it."""
+    if error.trashed:
+        return f"trashed in Notion: {error.answer}"
+    return f"Notion refused to check it: {error.answer}"
 
 
 def _line(item: OutboxItem) -> LogLine:

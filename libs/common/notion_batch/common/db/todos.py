@@ -191,6 +191,16 @@ class TodoRepository:
     async def drop_check(self, block_ids: Sequence[str]) -> None:
         await self._execute("outbox_drop_check", list(block_ids))
 
+    async def skip_uneditable(self, block_id: str, reason: str, answer: str) -> str | None:
+        """A done to-do Notion refuses to check becomes skipped with ``reason`` (its result)
+        and Notion's ``answer`` (its last error); its new result, ``None`` if it was not a
+        done to-do awaiting its check (recorded already)."""
+        with translate_errors():
+            result = await self._pool.fetchval(
+                sql("outbox_skip_uneditable"), block_id, reason, answer
+            )
+        return None if result is None else str(result)
+
     async def mark_logged(
         self, block_ids: Sequence[str], *, reconciled_run: int | None = None
     ) -> None:

@@ -12,6 +12,7 @@ from notion_batch.common.notion.blocks import (
 )
 from notion_batch.common.notion.errors import (
     NotionAccessError,
+    NotionBlockRefused,
     NotionError,
     NotionRequestError,
     NotionUnavailable,
@@ -29,6 +30,7 @@ __all__ = [
     "LOG_MARKER",
     "LogLine",
     "NotionAccessError",
+    "NotionBlockRefused",
     "NotionError",
     "NotionGateway",
     "NotionRequestError",

@@ -1,8 +1,8 @@
 """Pure builders of the blocks we write to Notion, and the parser that reads our log back.
 
 Every ``text.content`` is cut to Notion's 2,000 characters (counted in UTF-16 code units, as
-Notion's JavaScript does) with a trailing "…", so a long handler result never gets a write
-rejected.
+Notion's JavaScript does) ending "… (cut: N more characters)", so a long handler result or
+to-do text never gets a write rejected and the reader knows it was cut.
 """
 
 from __future__ import annotations
@@ -21,23 +21,45 @@ LOG_MARKER = "notion-batch log"
 RESULT_MARKER = "notion-batch:"
 ELLIPSIS = "…"
 _ICONS = {"done": "✅", "skipped": "⏭️"}
-_TODO_LINK = re.compile(r"^https://www\.notion\.so/([0-9a-f]{32})#([0-9a-f]{32})$")
+_ID = r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+#: A link to a page, optionally scrolled to a block, in every form Notion answers one (FACTS
+#: "Links in rich text"; seen: gh/sillsdev/docu-notion#94): absolute
+#: ``https://www.notion.so/<id>``, relative ``/<id>``, the newer ``/p/<id>`` and
+#: ``https://app.notion.com/p/<id>``; ids with or without dashes, maybe after a
+#: ``<workspace>/`` or a ``<Title>-``, maybe with a query, maybe with ``#<block id>``.
+_TODO_LINK = re.compile(
+    r"^(?:https?://(?:www\.)?notion\.so|https?://app\.notion\.com)?"
+    r"/(?:p/)?(?:[^/?#]+/)?(?:[^/?#]*-)?"
+    rf"(?P<page>{_ID})/?(?:\?[^#]*)?(?:#(?P<block>{_ID}))?$",
+    re.IGNORECASE,
+)
 
 
 def _utf16_units(char: str) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut_note(more: int) -> str:
+    """What ends a cut text: how many characters did not fit."""
+    return f"{ELLIPSIS} (cut: {more} more character{'s' if more != 1 else ''})"
+
+
 def truncate(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
-    """``text`` if it fits in ``limit`` UTF-16 units, else its head plus "…" within the limit."""
-    if len(text) * 2 <= limit or len(text.encode("utf-16-le")) // 2 <= limit:
+    """``text`` if it fits in ``limit`` UTF-16 units, else its head plus :func:`cut_note` (how
+    many characters were left out), within the limit."""
+    if len(text) * 2 <= limit or _utf16_length(text) <= limit:
         return text
-    budget = limit - 1  # room for the ellipsis
+    # The note for every character left out is the longest the note can be: room for it.
+    budget = limit - _utf16_length(cut_note(len(text)))
     used = 0
     for index, char in enumerate(text):
         used += _utf16_units(char)
         if used > budget:
-            return text[:index] + ELLIPSIS
+            return text[:index] + cut_note(len(text) - index)
     return text  # pragma: no cover - unreachable: the text was longer than the limit
 
 
@@ -145,6 +167,15 @@ def _links(item: Mapping[str, Any]) -> Iterable[str]:
             yield url
 
 
+def linked_block_id(url: str) -> str | None:
+    """The block a Notion link points to (``#<block>``, else the linked id), or ``None`` when
+    ``url`` is not a Notion link."""
+    match = _TODO_LINK.match(url.strip())
+    if not match:
+        return None
+    return str(uuid.UUID(match.group("block") or match.group("page")))
+
+
 def logged_todo_ids(blocks: Iterable[Mapping[str, Any]]) -> set[str]:
     """The to-do ids our log lines link to, in these blocks and their inline children."""
     found: set[str] = set()
@@ -152,9 +183,9 @@ def logged_todo_ids(blocks: Iterable[Mapping[str, Any]]) -> set[str]:
         if block.get("type") == "bulleted_list_item":
             for item in _rich_text(block):
                 for url in _links(item):
-                    match = _TODO_LINK.match(url)
-                    if match:
-                        found.add(str(uuid.UUID(match.group(2))))
+                    todo_id = linked_block_id(url)
+                    if todo_id:
+                        found.add(todo_id)
         payload = block.get(str(block.get("type")))
         nested = payload.get("children") if isinstance(payload, Mapping) else None
         if isinstance(nested, list):

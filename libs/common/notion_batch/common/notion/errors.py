@@ -12,9 +12,13 @@ from notion_batch.common.errors import NotionBatchError
 class NotionError(NotionBatchError):
     """Root of the Notion port's errors."""
 
-    def __init__(self, message: str, *, status: int | None, code: str) -> None:
+    def __init__(
+        self, message: str, *, status: int | None, code: str, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        #: Notion's own message, as it answered it (``None`` when no answer came).
+        self.detail = detail
         #: HTTP status Notion answered, ``None`` when no answer came (timeout, connection).
         self.status = status
         #: Notion's error code (``object_not_found``…) or ours (``timeout``, ``connection``).
@@ -27,6 +31,33 @@ class NotionAccessError(NotionError):
 
 class NotionRequestError(NotionError):
     """Notion refused the request itself (``validation_error``…): a bug, never retried."""
+
+
+class NotionBlockRefused(NotionError):
+    """Notion refused to edit one block (400, 403 or 404): about that block only, permanent.
+
+    The caller gives up on that block and goes on with the others; ``trashed`` says Notion
+    refused because the block, or one of its ancestors, is in the trash.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        code: str,
+        detail: str | None,
+        block_id: str,
+        trashed: bool,
+    ) -> None:
+        super().__init__(message, status=status, code=code, detail=detail)
+        self.block_id = block_id
+        self.trashed = trashed
+
+    @property
+    def answer(self) -> str:
+        """``<status> <code>: <Notion's message>``, what the to-do keeps as its last error."""
+        return f"{self.status} {self.code}: {self.detail or self.message}"
 
 
 class NotionUnavailable(NotionError):

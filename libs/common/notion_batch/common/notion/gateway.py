@@ -8,6 +8,7 @@ failure. SDK and httpx exceptions are translated into :mod:`.errors` here and no
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from notion_batch.common.metrics import get_metrics, notion_status_label
 from notion_batch.common.notion.blocks import plain_text
 from notion_batch.common.notion.errors import (
     NotionAccessError,
+    NotionBlockRefused,
     NotionError,
     NotionRequestError,
     NotionUnavailable,
@@ -45,6 +47,14 @@ log = structlog.get_logger(__name__)
 PAGE_SIZE = 100
 MAX_CHILDREN_PER_APPEND = 100
 MAX_BLOCKS_PER_APPEND = 1000
+#: Notion's 500 KB per request (D/reference/request-limits), counted in encoded bytes of the
+#: JSON body; the margin leaves room for the envelope's other keys (``after``/``position``).
+MAX_REQUEST_BYTES = 500_000
+_ENVELOPE_BYTES = 1_000
+#: Answers to an edit that concern that block only: the block is trashed (400
+#: validation_error "Can't edit block that is archived…", seen: gh/dvanoni/notero#704), not
+#: editable, deleted or unshared. 401 is about the token, so it is not among them.
+_BLOCK_REFUSALS = frozenset({400, 403, 404})
 #: Blocks whose children are another page's content, not this page's.
 NOT_DESCENDED = frozenset({"child_page", "child_database"})
 
@@ -71,23 +81,55 @@ def _count_blocks(block: dict[str, Any]) -> int:
     return 1 + sum(_count_blocks(child) for child in nested if isinstance(child, dict))
 
 
-def chunk_blocks(blocks: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Split into appends Notion accepts: ≤ 100 top-level blocks, ≤ 1,000 blocks in all."""
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as the SDK sends it: httpx's ``json=`` encoding (0.28: compact,
+    ``ensure_ascii=False``, UTF-8), so a Korean character counts 3 bytes, not 6."""
+    return len(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    )
+
+
+def chunk_blocks(
+    blocks: Sequence[dict[str, Any]], *, max_bytes: int = MAX_REQUEST_BYTES
+) -> list[list[dict[str, Any]]]:
+    """Split into appends Notion accepts: ≤ 100 top-level blocks, ≤ 1,000 blocks in all and
+    ≤ ``max_bytes`` of encoded JSON body (Notion's 500 KB; D/reference/request-limits).
+
+    A single block heavier than the limit goes alone: splitting it is not ours to do (the
+    blocks we build keep far below it, their texts being cut at 2,000 characters).
+    """
+    budget = max_bytes - _ENVELOPE_BYTES
     chunks: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] = []
     weight = 0
+    used = 0
     for block in blocks:
         size = _count_blocks(block)
+        # One byte per block for the comma between array items.
+        nbytes = encoded_size(block) + 1
         if current and (
-            len(current) >= MAX_CHILDREN_PER_APPEND or weight + size > MAX_BLOCKS_PER_APPEND
+            len(current) >= MAX_CHILDREN_PER_APPEND
+            or weight + size > MAX_BLOCKS_PER_APPEND
+            or used + nbytes > budget
         ):
             chunks.append(current)
-            current, weight = [], 0
+            current, weight, used = [], 0, 0
         current.append(block)
         weight += size
+        used += nbytes
     if current:
         chunks.append(current)
     return chunks
+
+
+def _is_trash_refusal(error: NotionError) -> bool:
+    """Notion's 400 for an edit of a trashed block or of one under a trashed ancestor (its
+    messages say "archived", seen: gh/dvanoni/notero#704)."""
+    return (
+        error.status == 400
+        and error.code == "validation_error"
+        and "archived" in (error.detail or "").lower()
+    )
 
 
 def _page_title(page: dict[str, Any]) -> str:
@@ -172,13 +214,30 @@ class NotionGateway:
         return todos
 
     async def check_todo(self, block_id: str) -> None:
-        """Tick the to-do; checking a checked one again is harmless."""
+        """Tick the to-do; checking a checked one again is harmless.
+
+        Raises :class:`NotionBlockRefused` when Notion refuses that edit for that block
+        (400, 403, 404: trashed, under a trashed ancestor, deleted, unshared): the caller gives
+        up on the to-do; trying again would only be refused again.
+        """
         bid = canonical_id(block_id)
-        await self._call(
-            "check_todo",
-            partial(self._client.blocks.update, bid, to_do={"checked": True}),
-            ("block", bid),
-        )
+        try:
+            await self._call(
+                "check_todo",
+                partial(self._client.blocks.update, bid, to_do={"checked": True}),
+                ("block", bid),
+            )
+        except (NotionAccessError, NotionRequestError) as exc:
+            if exc.status not in _BLOCK_REFUSALS:
+                raise
+            raise NotionBlockRefused(
+                exc.message,
+                status=exc.status,
+                code=exc.code,
+                detail=exc.detail,
+                block_id=bid,
+                trashed=_is_trash_refusal(exc),
+            ) from None
 
     async def append_blocks(self, parent_id: str, blocks: Sequence[dict[str, Any]]) -> list[str]:
         """Append under a page or block, in as few calls as Notion allows; the new top-level ids.
@@ -332,23 +391,24 @@ class NotionGateway:
         kind, target_id = target
         status, code = failure.status, failure.code
         what = f"Notion {kind} {target_id}"
+        detail = self._redact(failure.message)
         if status == 401:
             message = "Notion rejected the integration token (401 unauthorized): check NOTION_TOKEN"
-            return NotionAccessError(message, status=status, code=code)
+            return NotionAccessError(message, status=status, code=code, detail=detail)
         if status == 403:
             message = (
                 f"The integration is not allowed to {operation.replace('_', ' ')} on {what} "
                 "(403 restricted_resource): check the integration's capabilities"
             )
-            return NotionAccessError(message, status=status, code=code)
+            return NotionAccessError(message, status=status, code=code, detail=detail)
         if status == 404:
             message = f"{what} was not found or is not shared with the integration"
-            return NotionAccessError(message, status=status, code=code)
+            return NotionAccessError(message, status=status, code=code, detail=detail)
         if decision.reason == "permanent":
             message = self._redact(
                 f"Notion refused {operation} on {what}: {status} {code}: {failure.message}"
             )
-            return NotionRequestError(message, status=status, code=code)
+            return NotionRequestError(message, status=status, code=code, detail=detail)
         answer = f"{status} {code}" if status is not None else code
         message = f"Notion is unavailable: {operation} on {what} failed ({answer})"
         if decision.reason == "retry_after_too_long":

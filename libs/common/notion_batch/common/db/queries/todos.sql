@@ -188,3 +188,25 @@ UPDATE notion_batch_runs
 -- The log blocks of every run of the page (they hold no to-dos). $1 page
 SELECT log_block_id FROM notion_batch_runs
  WHERE notion_page_id = $1 AND log_block_id IS NOT NULL;
+
+
+-- name: outbox_skip_uneditable
+-- Notion refused to check a done to-do for reasons about that block (trashed, under a trashed
+-- ancestor, deleted, unshared): it becomes skipped with the reason and Notion's answer, and
+-- is never edited again; its log line (if still pending) is written with the reason. The
+-- guard makes this happen once; the run's counts move from done to skipped.
+-- $1 block, $2 reason, $3 Notion's answer (status, code, message)
+WITH todo AS (
+    UPDATE notion_todos
+       SET status = 'skipped',
+           result = CASE WHEN result IS NULL OR result = '' THEN $2::text
+                         ELSE format('%s (handler result: %s)', $2::text, result) END,
+           last_error = $3::text, check_pending = false, updated_at = now()
+     WHERE block_id = $1 AND status = 'done' AND check_pending
+    RETURNING run_id, result
+), counted AS (
+    UPDATE notion_batch_runs r
+       SET todos_done = greatest(todos_done - 1, 0), todos_skipped = todos_skipped + 1
+      FROM todo WHERE r.id = todo.run_id
+)
+SELECT result FROM todo;
