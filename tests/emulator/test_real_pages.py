@@ -129,9 +129,9 @@ async def test_control_api_builds_trash_and_trashed_ancestors(emulator: RunningE
     )
     toggle, under = created.block_ids
 
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{emulator.url}/_emulator/pages/{created.page_id}/trash") as r:
-            assert r.status == 200
+    trash = f"{emulator.url}/_emulator/pages/{created.page_id}/trash"
+    async with aiohttp.ClientSession() as session, session.post(trash) as answer:
+        assert answer.status == 200
     tree = emulator.state.tree(created.page_id)
 
     assert tree["archived"] is True
