@@ -24,6 +24,8 @@ BOUNDED_LABELS = {
     "method",
     "integration",
     "channel",
+    # Notion's documented error codes, others folded into "other" (notion_error_code_label).
+    "code",
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notion_batch.emulator.errors import validation_error
+from notion_batch.emulator.ids import canonical_id
 from notion_batch.emulator.shapes import rich_text_item
 
 MAX_CHILDREN = 100
@@ -35,10 +36,39 @@ TEXT_TYPES = frozenset(
     }
 )
 SUPPORTED_TYPES = TEXT_TYPES | {"divider"}
-#: Types that only the control API creates (an integration cannot add a child page this way).
-CONTROL_ONLY_TYPES = frozenset({"child_page"})
+#: Types that only the control API creates, to build pages as real workspaces hold them
+#: (developers.notion.com/reference/block): child pages and databases (a title only, their
+#: content is another page's); ``column_list`` → ``column`` → children; ``synced_block``
+#: originals (``synced_from: null``) and copies (``synced_from: {type: "block_id",
+#: block_id}``); ``template`` (cannot be created since 2023-03-27, old pages still hold them);
+#: ``unsupported`` (``{"block_type": "button"}``: a type the API does not serve, as
+#: notion-sdk-js's blocks.ts types it).
+CONTROL_ONLY_TYPES = frozenset(
+    {
+        "child_page",
+        "child_database",
+        "column_list",
+        "column",
+        "synced_block",
+        "template",
+        "unsupported",
+    }
+)
 _PARENT_TYPES = frozenset(
-    {"paragraph", "bulleted_list_item", "numbered_list_item", "toggle", "quote", "to_do", "callout"}
+    {
+        "paragraph",
+        "bulleted_list_item",
+        "numbered_list_item",
+        "toggle",
+        "quote",
+        "to_do",
+        "callout",
+        "column_list",
+        "column",
+        "synced_block",
+        "template",
+        "unsupported",
+    }
 )
 
 
@@ -101,10 +131,20 @@ def _parse_rich_text_item(item: Any, where: str) -> dict[str, Any]:
 
 
 def _content(block_type: str, payload: dict[str, Any], where: str) -> dict[str, Any]:
-    if block_type == "divider":
+    if block_type in ("divider", "column_list", "column"):
         return {}
-    if block_type == "child_page":
+    if block_type in ("child_page", "child_database"):
         return {"title": str(payload.get("title", ""))}
+    if block_type == "unsupported":
+        return {"block_type": str(payload.get("block_type", "button"))}
+    if block_type == "synced_block":
+        origin = payload.get("synced_from")
+        if origin is None:
+            return {"synced_from": None}
+        raw = origin.get("block_id") if isinstance(origin, dict) else origin
+        if not isinstance(raw, str):
+            raise validation_error(f"{where}.synced_from.block_id should be a string.")
+        return {"synced_from": {"type": "block_id", "block_id": canonical_id(raw, where=where)}}
     content: dict[str, Any] = {
         "rich_text": parse_rich_text(payload.get("rich_text", []), f"{where}.rich_text"),
     }
@@ -218,12 +258,28 @@ def parse_update(body: dict[str, Any], block_type: str) -> tuple[dict[str, Any],
     return patch, archived
 
 
+def _shorthand_payload(block_type: str, node: dict[str, Any], text: str) -> dict[str, Any]:
+    """The type object a shorthand control node stands for."""
+    if block_type in ("child_page", "child_database"):
+        return {"title": node.get("title", text)}
+    if block_type == "unsupported":
+        return {"block_type": node.get("block_type", "button")}
+    if block_type == "synced_block":
+        return {"synced_from": node.get("synced_from")}
+    payload: dict[str, Any] = {"rich_text": [{"text": {"content": text}}] if text else []}
+    if block_type == "to_do":
+        payload["checked"] = bool(node.get("checked", False))
+    return payload
+
+
 def parse_control_node(node: Any, where: str) -> BlockDraft:
     """A node of the control API's page tree: a shorthand or a full Notion block object.
 
     Shorthand: ``{"type": "to_do", "text": "…", "checked": false, "archived": false,
-    "title": "…" (child_page), "children": […]}``; ``type`` defaults to ``to_do``. Nesting is
-    unlimited here: the control API builds pages as a person would.
+    "title": "…" (child_page, child_database), "synced_from": "<block id>" (a synced_block
+    copy; without it an original), "block_type": "ai_block" (unsupported), "children": […]}``;
+    ``type`` defaults to ``to_do``. Nesting is unlimited here: the control API builds pages as
+    a person would.
     """
     if not isinstance(node, dict):
         raise validation_error(f"{where} should be an object.")
@@ -239,11 +295,7 @@ def parse_control_node(node: Any, where: str) -> BlockDraft:
         text = node.get("text", "")
         if not isinstance(text, str):
             raise validation_error(f"{where}.text should be a string.")
-        payload: dict[str, Any] = {"rich_text": [{"text": {"content": text}}] if text else []}
-        if block_type == "to_do":
-            payload["checked"] = bool(node.get("checked", False))
-        if block_type == "child_page":
-            payload = {"title": node.get("title", text)}
+        payload = _shorthand_payload(block_type, node, text)
         draft = BlockDraft(type=block_type, content=_content(block_type, payload, where))
     children = node.get("children")
     if children is None and isinstance(node.get(block_type), dict):

@@ -52,6 +52,7 @@ async def create_page(request: web.Request) -> web.Response:
     if not isinstance(title, str) or not isinstance(children, list):
         raise validation_error("title should be a string and children an array")
     shared = _optional_bool(body, "shared")
+    in_trash = _optional_bool(body, "in_trash")
     shared_with = body.get("shared_with")
     if shared_with is not None and (
         not isinstance(shared_with, list) or not all(isinstance(t, str) for t in shared_with)
@@ -63,6 +64,7 @@ async def create_page(request: web.Request) -> web.Response:
         page_id=body.get("id"),
         shared=True if shared is None else shared,
         shared_with=shared_with,
+        in_trash=bool(in_trash),
     )
     return web.json_response(created.to_json(), status=201)
 
@@ -79,6 +81,12 @@ async def share_page(request: web.Request) -> web.Response:
     shared = request.match_info["action"] == "share"
     _state(request).set_shared(request.match_info["page_id"], shared)
     return web.json_response({"shared": shared})
+
+
+async def trash_page(request: web.Request) -> web.Response:
+    in_trash = request.match_info["action"] == "trash"
+    _state(request).set_in_trash(request.match_info["page_id"], in_trash)
+    return web.json_response({"in_trash": in_trash})
 
 
 async def add_children(request: web.Request) -> web.Response:
@@ -255,6 +263,7 @@ def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{PREFIX}/pages/{{page_id}}", page_tree)
     router.add_get(f"{PREFIX}/pages/{{page_id}}/todos", page_todos)
     router.add_post(f"{PREFIX}/pages/{{page_id}}/{{action:share|unshare}}", share_page)
+    router.add_post(f"{PREFIX}/pages/{{page_id}}/{{action:trash|restore}}", trash_page)
     router.add_post(f"{PREFIX}/blocks/{{block_id}}/children", add_children)
     router.add_patch(f"{PREFIX}/blocks/{{block_id}}", person_update)
     router.add_get(f"{PREFIX}/requests", list_requests)

@@ -22,6 +22,7 @@ from notion_batch.emulator.recording import RecordedRequest
 from notion_batch.emulator.shapes import block_json, list_json, page_as_block_json, page_json
 from notion_batch.emulator.state import STATE_KEY, EmulatorState
 from notion_batch.emulator.store import BOT_USER_ID, Block, Page
+from notion_batch.emulator.versions import append_index, set_version
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ async def _guarded(
 ) -> web.StreamResponse:
     if token is None or token not in state.config.tokens:
         raise ApiError(401, "unauthorized")
-    if not request.headers.get("Notion-Version"):
+    version = request.headers.get("Notion-Version")
+    if not version:
         raise ApiError(400, "missing_version")
+    set_version(version)
     fault = state.faults.take(request.method, request.path, time.monotonic())
     if fault is not None:
         if request.can_read_body:
@@ -155,11 +158,43 @@ def _page_size(request: web.Request) -> int:
     return size
 
 
+#: Block types whose children the API will not list, and Notion's message for each; any other
+#: unsupported type answers the first form (seen: gh/onyx-dot-app/onyx#1053 "Block type
+#: ai_block is not supported via the API for your bot type.", gh/elastic/connectors#2337
+#: "Block type external_object_instance_page is not supported via the API.").
+_UNSUPPORTED_WITHOUT_BOT_TYPE = frozenset({"external_object_instance_page"})
+
+
+def _unsupported_children(block: Block) -> ApiError:
+    kind = str(block.content.get("block_type", "button"))
+    if kind in _UNSUPPORTED_WITHOUT_BOT_TYPE:
+        return validation_error(f"Block type {kind} is not supported via the API.")
+    return validation_error(f"Block type {kind} is not supported via the API for your bot type.")
+
+
+def _children_container(state: EmulatorState, node: Page | Block, request: web.Request) -> str:
+    """Whose children a listing of ``node`` answers: a synced copy lists its original's when the
+    original's page is shared with the caller, and answers 404 otherwise, ``has_children`` true
+    notwithstanding (seen: gh/openclaw/notcrawl#37); an unsupported block answers 400."""
+    if not isinstance(node, Block):
+        return node.id
+    if node.type == "unsupported":
+        raise _unsupported_children(node)
+    origin = state.store.synced_origin(node)
+    if origin is None:
+        return node.id
+    page = state.store.page_of(origin)
+    if page is None or not page.visible_to(_bearer(request)):
+        raise block_not_found(node.id)
+    return origin
+
+
 async def list_children(request: web.Request) -> web.Response:
     state = _state(request)
     container = _visible(state, request.match_info["block_id"], request)
+    container_id = _children_container(state, container, request)
     size = _page_size(request)
-    children = state.store.children(container.id, include_archived=state.config.list_archived)
+    children = state.store.children(container_id, include_archived=state.config.list_archived)
     start = 0
     cursor = request.query.get("start_cursor")
     if cursor:
@@ -190,9 +225,9 @@ async def append_children(request: web.Request) -> web.Response:
             f"Request body too large: {size} bytes, the limit is {MAX_BODY_BYTES} bytes.",
         )
     body = await read_json_object(request)
-    for unsupported in ("after", "position"):
-        if body.get(unsupported) is not None:
-            raise validation_error(f"body.{unsupported} is not supported by the emulator.")
+    index = append_index(
+        state.store, container.id, body
+    )  # `position`, or `after` before 2026-03-11
     drafts = parse_append_body(body)
     if container.archived:
         raise validation_error(
@@ -200,7 +235,7 @@ async def append_children(request: web.Request) -> web.Response:
         )
     if isinstance(container, Block) and not can_have_children(container.type, container.content):
         raise validation_error(f"Block type {container.type} does not support children.")
-    created = state.insert(container.id, drafts, author=BOT_USER_ID)
+    created = state.insert(container.id, drafts, author=BOT_USER_ID, index=index)
     # Notion names the integration (a bot) as the author of what it writes.
     state.changed(container.id, [c.id for c in created], author=BOT_USER_ID)
     results = [

@@ -8,6 +8,7 @@ from typing import Any
 
 from notion_batch.emulator.ids import undashed
 from notion_batch.emulator.store import BOT_USER_ID, Block, Page, Store
+from notion_batch.emulator.versions import has_archived_field
 
 DEFAULT_ANNOTATIONS: dict[str, Any] = {
     "bold": False,
@@ -54,6 +55,14 @@ def plain_text(rich_text: Sequence[dict[str, Any]]) -> str:
     return "".join(str(item.get("plain_text", "")) for item in rich_text)
 
 
+def _trash(in_trash: bool) -> dict[str, Any]:
+    """``in_trash``, with its deprecated alias ``archived`` only before 2026-03-11
+    (developers.notion.com/reference/versioning)."""
+    if has_archived_field():
+        return {"archived": in_trash, "in_trash": in_trash}
+    return {"in_trash": in_trash}
+
+
 def user(user_id: str) -> dict[str, Any]:
     return {"object": "user", "id": user_id}
 
@@ -74,8 +83,7 @@ def page_json(page: Page) -> dict[str, Any]:
         "cover": None,
         "icon": None,
         "parent": {"type": "workspace", "workspace": True},
-        "archived": page.archived,
-        "in_trash": page.archived,
+        **_trash(page.archived),
         "is_locked": False,
         "properties": {
             "title": {
@@ -105,8 +113,7 @@ def block_json(store: Store, block: Block, *, include_archived: bool = False) ->
         "created_by": user(block.created_by),
         "last_edited_by": user(block.last_edited_by),
         "has_children": store.has_children(block, include_archived=include_archived),
-        "archived": block.archived,
-        "in_trash": block.archived,
+        **_trash(block.archived),
         "type": block.type,
         block.type: block.content,
     }
@@ -123,8 +130,7 @@ def page_as_block_json(store: Store, page: Page) -> dict[str, Any]:
         "created_by": user(BOT_USER_ID),
         "last_edited_by": user(BOT_USER_ID),
         "has_children": bool(store.children(page.id)),
-        "archived": page.archived,
-        "in_trash": page.archived,
+        **_trash(page.archived),
         "type": "child_page",
         "child_page": {"title": page.title},
     }

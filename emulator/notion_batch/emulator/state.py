@@ -17,7 +17,7 @@ from notion_batch.emulator.ids import canonical_id
 from notion_batch.emulator.ratelimit import RateLimiter
 from notion_batch.emulator.recording import DEFAULT_REQUEST_LOG_LIMIT, RequestLog
 from notion_batch.emulator.shapes import page_url, plain_text, rich_text_item
-from notion_batch.emulator.store import PERSON_USER_ID, Block, Store
+from notion_batch.emulator.store import PERSON_USER_ID, Block, Store, now_iso
 from notion_batch.emulator.webhooks import WebhookHub
 
 DEFAULT_TOKEN = "secret_emulator_token"
@@ -107,9 +107,11 @@ class EmulatorState:
         page_id: str | None = None,
         shared: bool = True,
         shared_with: Iterable[str] | None = None,
+        in_trash: bool = False,
     ) -> CreatedPage:
         """Create a page holding a tree of blocks (control API shorthand nodes, see blockspec);
-        ``shared_with`` limits it to the integrations holding those tokens."""
+        ``shared_with`` limits it to the integrations holding those tokens; ``in_trash`` puts
+        it in the trash (see :meth:`set_in_trash`)."""
         drafts = [parse_control_node(node, f"children[{i}]") for i, node in enumerate(children)]
         pid = canonical_id(page_id, where="page_id") if page_id else None
         if pid is not None and pid in self.store.pages:
@@ -117,6 +119,7 @@ class EmulatorState:
         only = None if shared_with is None else frozenset(shared_with)
         page = self.store.add_page(title, page_id=pid, shared=shared, shared_with=only)
         created = self.insert(page.id, drafts, author=PERSON_USER_ID)
+        page.archived = in_trash
         return CreatedPage(
             page_id=page.id,
             url=page_url(page),
@@ -137,11 +140,23 @@ class EmulatorState:
         return created
 
     def insert(
-        self, parent_id: str, drafts: Sequence[BlockDraft], *, author: str
+        self,
+        parent_id: str,
+        drafts: Sequence[BlockDraft],
+        *,
+        author: str,
+        index: int | None = None,
     ) -> list[CreatedBlock]:
+        """Add the drafts' blocks under ``parent_id``, in order, from ``index`` (or at the end)."""
         created: list[CreatedBlock] = []
-        for draft in drafts:
-            block = self.store.add_block(parent_id, draft.type, draft.content, author=author)
+        for i, draft in enumerate(drafts):
+            block = self.store.add_block(
+                parent_id,
+                draft.type,
+                draft.content,
+                author=author,
+                index=None if index is None else index + i,
+            )
             block.archived = draft.archived
             children = self.insert(block.id, draft.children, author=author)
             created.append(
@@ -189,6 +204,16 @@ class EmulatorState:
         if page is None:
             raise page_not_found(page_id)
         page.shared = shared
+
+    def set_in_trash(self, page_id: str, in_trash: bool) -> None:
+        """A person moves the page to the trash or restores it: ``GET /v1/pages`` then answers
+        ``in_trash: true`` (developers.notion.com/reference/page); its blocks are still listed
+        (nothing documents otherwise)."""
+        page = self.store.pages.get(canonical_id(page_id, where="page_id"))
+        if page is None:
+            raise page_not_found(page_id)
+        page.archived = in_trash
+        self.store.touch_page(page.id, now_iso())
 
     def tree(self, page_id: str) -> dict[str, Any]:
         """The page and its whole block tree, archived blocks included and flagged."""

@@ -91,9 +91,16 @@ class Store:
         return page
 
     def add_block(
-        self, parent_id: str, block_type: str, content: dict[str, Any], *, author: str
+        self,
+        parent_id: str,
+        block_type: str,
+        content: dict[str, Any],
+        *,
+        author: str,
+        index: int | None = None,
     ) -> Block:
-        """Append a block at the end of ``parent_id``'s children (a page or a block)."""
+        """Add a block among ``parent_id``'s children (a page or a block): at ``index``, or at
+        the end."""
         parent_page = self.page_of(parent_id)
         if parent_page is None:
             raise KeyError(parent_id)
@@ -110,7 +117,8 @@ class Store:
             last_edited_by=author,
         )
         self.blocks[block.id] = block
-        self.child_ids(parent_id).append(block.id)
+        siblings = self.child_ids(parent_id)
+        siblings.insert(len(siblings) if index is None else index, block.id)
         self.touch_page(parent_page.id, stamp)
         return block
 
@@ -126,9 +134,37 @@ class Store:
         return blocks if include_archived else [b for b in blocks if not b.archived]
 
     def has_children(self, block: Block, *, include_archived: bool = False) -> bool:
+        origin = self.synced_origin(block)
+        if origin is not None:
+            # A copy shows its original's content, and says so even when the original is not
+            # shared with the caller (seen: gh/openclaw/notcrawl#37).
+            original = self.blocks.get(origin)
+            return original is not None and self.has_children(
+                original, include_archived=include_archived
+            )
         if include_archived:
             return bool(block.children)
         return any(not self.blocks[i].archived for i in block.children)
+
+    @staticmethod
+    def synced_origin(block: Block) -> str | None:
+        """The original's id of a synced copy (``synced_from.block_id``), else ``None``
+        (developers.notion.com/reference/block#synced-block)."""
+        if block.type != "synced_block":
+            return None
+        origin = block.content.get("synced_from")
+        return str(origin["block_id"]) if isinstance(origin, dict) else None
+
+    def trashed_ancestor(self, block_id: str) -> Block | None:
+        """The nearest trashed block above ``block_id`` (not itself), if any. Editing under one
+        answers 400 "Can't edit page on block with an archived ancestor." (seen in other
+        projects' tests; FACTS.md, "Editing trashed blocks")."""
+        block = self.blocks.get(block_id)
+        while block is not None:
+            block = self.blocks.get(block.parent_id)
+            if block is not None and block.archived:
+                return block
+        return None
 
     def page_of(self, page_or_block_id: str) -> Page | None:
         page = self.pages.get(page_or_block_id)

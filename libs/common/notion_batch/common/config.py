@@ -21,7 +21,9 @@ from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import DEFAULT_HANDLER, resolve
 
 #: The Notion API version we speak, pinned so that a Notion release cannot change shapes under us.
-NOTION_VERSION = "2025-09-03"
+#: 2026-03-11 drops ``archived`` (only ``in_trash`` is sent) and renames append's ``after`` to
+#: ``position`` (developers.notion.com/guides/get-started/upgrade-guide-2026-03-11).
+NOTION_VERSION = "2026-03-11"
 NOTION_DEFAULT_BASE_URL = "https://api.notion.com"
 
 RecordMode = Literal["page_log", "todo_children"]

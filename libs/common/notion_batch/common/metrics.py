@@ -66,6 +66,17 @@ NOTIFICATION_OUTCOMES: Final[tuple[str, ...]] = get_args(NotificationOutcome)
 
 #: Notion answers worth a series of their own; any other becomes its class (``4xx``…).
 _NOTION_STATUSES: Final = frozenset({200, 400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 529})
+#: Notion's documented error codes (developers.notion.com/reference/status-codes); any other
+#: code (ours, such as ``timeout``, or one Notion adds later) is ``other``.
+NOTION_ERROR_CODES: Final = frozenset(
+    {
+        "invalid_json", "invalid_request_url", "invalid_request", "invalid_grant",
+        "validation_error", "missing_version", "unauthorized", "restricted_resource",
+        "object_not_found", "conflict_error", "rate_limited", "internal_server_error",
+        "bad_gateway", "service_unavailable", "database_connection_unavailable",
+        "gateway_timeout", "service_overload",
+    }
+)  # fmt: skip
 #: HTTP methods a client may send us; anything else is ``other`` (methods are free-form tokens).
 _HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -91,6 +102,11 @@ def notion_status_label(status: int | None) -> str:
     if status in _NOTION_STATUSES:
         return str(status)
     return f"{status // 100}xx" if 100 <= status <= 599 else "other"
+
+
+def notion_error_code_label(code: str) -> str:
+    """The ``code`` label of a Notion error: a documented Notion code, else ``other``."""
+    return code if code in NOTION_ERROR_CODES else "other"
 
 
 def http_method_label(method: str) -> str:
@@ -199,6 +215,13 @@ class Metrics:
             "notion_rate_limited",
             "Notion answers 429 rate_limited, by integration and operation.",
             ("integration", "operation"),
+        )
+        self.notion_errors = counter(
+            "notion_errors",
+            "Notion 4xx answers the gateway gave up on (not retried), by Notion's error code "
+            "(validation_error, object_not_found, restricted_resource…; other codes: other). "
+            "An unreadable block skipped while reading a page counts here once per reading.",
+            ("code",),
         )
         self.notion_limiter_wait_seconds = histogram(
             "notion_limiter_wait_seconds",

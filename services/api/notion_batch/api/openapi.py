@@ -334,6 +334,29 @@ def _schemas(handlers: Sequence[str], integrations: Sequence[str]) -> Json:
                 ),
                 "handler": _HANDLER_OUT,
                 "integration": _INTEGRATION_OUT,
+                "warnings": {
+                    "type": "array",
+                    "items": _schema("RunWarning"),
+                    "description": "What the run met on the page and skipped without failing "
+                    "(a block whose children Notion would not list), once per block, oldest "
+                    "first (at most 100).",
+                },
+            }
+        ),
+        "RunWarning": _object(
+            {
+                "block_id": _PAGE_ID_OUT,
+                "block_type": {"type": "string"},
+                "status": _nullable({"type": "integer"}),
+                "code": {"type": "string", "description": "Notion's error code."},
+                "message": {"type": "string", "description": "The block and Notion's answer."},
+                "first_seen_at": _TIME,
+                "last_seen_at": _TIME,
+                "seen": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Readings of the page that met it.",
+                },
             }
         ),
         "HistoryResponse": _object(

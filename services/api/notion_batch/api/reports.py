@@ -38,6 +38,19 @@ def _run(run: RunRecord) -> dict[str, Any]:
         "todos": {"done": run.todos_done, "skipped": run.todos_skipped},
         "handler": run.handler,
         "integration": run.integration,
+        "warnings": [
+            {
+                "block_id": w.block_id,
+                "block_type": w.block_type,
+                "status": w.status,
+                "code": w.code,
+                "message": w.message,
+                "first_seen_at": iso(w.first_seen_at),
+                "last_seen_at": iso(w.last_seen_at),
+                "seen": w.seen,
+            }
+            for w in run.warnings
+        ],
     }
 
 

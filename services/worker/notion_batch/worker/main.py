@@ -23,6 +23,7 @@ from notion_batch.common.db.leases import LeaseRepository
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.db.ratelimit import SharedRateLimiter
 from notion_batch.common.db.todos import TodoRepository
+from notion_batch.common.db.warnings import WarningRepository
 from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
@@ -63,6 +64,7 @@ def build_processor(
             raise TypeError("build_processor needs handlers or a handler")
         handlers = Handlers(handler)
     todos = TodoRepository(pool)
+    warnings = WarningRepository(pool)
     return TickProcessor(
         worker_id=worker_id,
         batches=BatchRepository(pool),
@@ -70,7 +72,7 @@ def build_processor(
         todos=todos,
         notion={
             name: NotionPorts(
-                sync=TodoSync(gateway, todos),
+                sync=TodoSync(gateway, todos, warnings),
                 recorder=NotionRecorder(
                     gateway, todos, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
                 ),

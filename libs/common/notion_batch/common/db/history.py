@@ -7,6 +7,7 @@ first answer back. Every method is one transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.batches import NewBatch, StartedBatch, insert_batch
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
+from notion_batch.common.db.warnings import RunWarning
 from notion_batch.common.errors import NotionBatchError
 
 _MIN_UUID = "00000000-0000-0000-0000-000000000000"
@@ -72,6 +74,8 @@ class RunRecord:
     #: The handler the run chose; ``None``: the workers' default.
     handler: str | None = None
     integration: str = DEFAULT_INTEGRATION
+    #: What the run met on the page and skipped (unreadable blocks), oldest first, ≤ 100.
+    warnings: tuple[RunWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,23 @@ class IdempotentAnswer:
 AnswerBuilder = Callable[[StartedBatch | None], tuple[int, str]]
 
 
+def _warnings(raw: str | None) -> tuple[RunWarning, ...]:
+    """The warnings ``run_history`` aggregates as JSON text (asyncpg returns json as text)."""
+    return tuple(
+        RunWarning(
+            block_id=str(w["block_id"]),
+            block_type=str(w["block_type"]),
+            status=w["status"],
+            code=str(w["code"]),
+            message=str(w["message"]),
+            first_seen_at=datetime.fromisoformat(w["first_seen_at"]),
+            last_seen_at=datetime.fromisoformat(w["last_seen_at"]),
+            seen=int(w["seen"]),
+        )
+        for w in json.loads(raw or "[]")
+    )
+
+
 class HistoryRepository:
     """Reads a page's runs and to-dos, and extends its running batch."""
 
@@ -156,6 +177,7 @@ class HistoryRepository:
                 todos_skipped=r["todos_skipped"],
                 handler=r["handler"],
                 integration=r["integration"],
+                warnings=_warnings(r["warnings"]),
             )
             for r in rows
         ]

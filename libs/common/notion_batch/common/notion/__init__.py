@@ -18,7 +18,13 @@ from notion_batch.common.notion.errors import (
     NotionUnavailable,
 )
 from notion_batch.common.notion.gateway import NotionGateway
-from notion_batch.common.notion.models import LogLine, PageInfo, TodoBlock
+from notion_batch.common.notion.models import (
+    LogLine,
+    PageInfo,
+    PageRead,
+    TodoBlock,
+    UnreadableBlock,
+)
 from notion_batch.common.notion.ratelimit import (
     PausableRateLimiter,
     RateLimiter,
@@ -36,11 +42,13 @@ __all__ = [
     "NotionRequestError",
     "NotionUnavailable",
     "PageInfo",
+    "PageRead",
     "PausableRateLimiter",
     "RateLimiter",
     "RetryPolicy",
     "TodoBlock",
     "TokenBucketLimiter",
+    "UnreadableBlock",
     "is_log_container",
     "is_result_block",
     "log_container",

@@ -23,6 +23,8 @@ class NotionError(NotionBatchError):
         self.status = status
         #: Notion's error code (``object_not_found``…) or ours (``timeout``, ``connection``).
         self.code = code
+        #: Notion's own ``message`` when it answered one (``message`` above is ours).
+        self.notion_message: str | None = None
 
 
 class NotionAccessError(NotionError):

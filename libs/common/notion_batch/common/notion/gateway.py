@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
 from typing import Any, Literal, Self, cast
@@ -24,7 +25,11 @@ from notion_client.client import ClientOptions
 from notion_client.errors import NotionClientErrorBase
 
 from notion_batch.common.config import NotionSettings
-from notion_batch.common.metrics import get_metrics, notion_status_label
+from notion_batch.common.metrics import (
+    get_metrics,
+    notion_error_code_label,
+    notion_status_label,
+)
 from notion_batch.common.notion.blocks import plain_text
 from notion_batch.common.notion.errors import (
     NotionAccessError,
@@ -33,7 +38,7 @@ from notion_batch.common.notion.errors import (
     NotionRequestError,
     NotionUnavailable,
 )
-from notion_batch.common.notion.models import PageInfo, TodoBlock
+from notion_batch.common.notion.models import PageInfo, PageRead, TodoBlock, UnreadableBlock
 from notion_batch.common.notion.ratelimit import (
     PausableRateLimiter,
     RateLimiter,
@@ -55,8 +60,53 @@ _ENVELOPE_BYTES = 1_000
 #: validation_error "Can't edit block that is archived…", seen: gh/dvanoni/notero#704), not
 #: editable, deleted or unshared. 401 is about the token, so it is not among them.
 _BLOCK_REFUSALS = frozenset({400, 403, 404})
-#: Blocks whose children are another page's content, not this page's.
-NOT_DESCENDED = frozenset({"child_page", "child_database"})
+#: Blocks whose children are not this page's work: child pages and databases hold another
+#: page's content; a ``template`` block's children are what its button would copy, not to-dos
+#: (templates cannot be created since 2023-03-27 but old pages still hold them:
+#: developers.notion.com/reference/block#template).
+NOT_DESCENDED = frozenset({"child_page", "child_database", "template"})
+
+
+@dataclass
+class _Scan:
+    """The state of one reading of a page."""
+
+    skip: set[str]
+    todos: list[TodoBlock] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    #: Containers whose children were listed: a synced block's content is listed once, through
+    #: whichever of its original or copies comes first.
+    listed: set[str] = field(default_factory=set)
+    unreadable: list[UnreadableBlock] = field(default_factory=list)
+
+
+def _in_trash(obj: dict[str, Any]) -> bool:
+    # ``in_trash`` since 2024; ``archived`` only in Notion-Versions before 2026-03-11.
+    return bool(obj.get("in_trash") or obj.get("archived"))
+
+
+def _children_source(block: dict[str, Any], block_id: str) -> str:
+    """Whose children make this block's content: a synced copy shows its original's
+    (``synced_block.synced_from.block_id``: developers.notion.com/reference/block#synced-block)."""
+    if block.get("type") == "synced_block":
+        origin = (block.get("synced_block") or {}).get("synced_from")
+        if isinstance(origin, dict) and origin.get("block_id"):
+            return canonical_id(str(origin["block_id"]))
+    return block_id
+
+
+def _only_this_subtree(error: NotionError) -> bool:
+    """Whether a failure to list a block's children costs that subtree only: Notion's 4xx
+    about the block (400 unsupported type, 403, 404 unshared synced original). A 401 is about
+    the token, a 429 or 5xx about Notion: those stop the reading."""
+    status = error.status
+    return (
+        isinstance(error, NotionAccessError | NotionRequestError)
+        and status is not None
+        and 400 <= status < 500
+        and status not in (401, 429)
+    )
+
 
 TargetKind = Literal["page", "block"]
 
@@ -196,22 +246,31 @@ class NotionGateway:
             id=canonical_id(page["id"]),
             title=_page_title(page),
             url=str(page.get("url", "")),
-            archived=bool(page.get("archived") or page.get("in_trash")),
+            archived=_in_trash(page),
         )
+
+    async def read_todos(self, page_id: str, *, skip_block_ids: Collection[str] = ()) -> PageRead:
+        """Every to-do of the page, nested ones included, in document order, and the blocks
+        whose children Notion would not list.
+
+        Descends into every block with children (columns, toggles, headings, callouts, quotes,
+        synced blocks, through a copy's original) except those in :data:`NOT_DESCENDED` and in
+        ``skip_block_ids`` (our own log containers); trashed blocks and what is under them are
+        ignored. A to-do reached twice (a synced original and its copy) is listed once. A 4xx
+        on listing a block's children skips that subtree only (see :class:`PageRead`); the
+        same on the page's own top level raises, as do 401, 429 and unavailability.
+        """
+        pid = canonical_id(page_id)
+        scan = _Scan(skip={canonical_id(b) for b in skip_block_ids})
+        scan.listed.add(pid)
+        await self._collect_todos(pid, "page", scan)
+        return PageRead(todos=tuple(scan.todos), unreadable=tuple(scan.unreadable))
 
     async def list_todos(
         self, page_id: str, *, skip_block_ids: Collection[str] = ()
     ) -> list[TodoBlock]:
-        """Every to-do of the page, nested ones included, in document order.
-
-        Descends into every block with children except child pages/databases and the blocks
-        in ``skip_block_ids`` (our own log containers); archived blocks are ignored.
-        """
-        pid = canonical_id(page_id)
-        skip = {canonical_id(b) for b in skip_block_ids}
-        todos: list[TodoBlock] = []
-        await self._collect_todos(pid, "page", skip, todos)
-        return todos
+        """The to-dos :meth:`read_todos` finds (unreadable subtrees left out silently)."""
+        return list((await self.read_todos(page_id, skip_block_ids=skip_block_ids)).todos)
 
     async def check_todo(self, block_id: str) -> None:
         """Tick the to-do; checking a checked one again is harmless.
@@ -269,26 +328,52 @@ class NotionGateway:
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _collect_todos(
-        self, container_id: str, kind: TargetKind, skip: set[str], out: list[TodoBlock]
-    ) -> None:
+    async def _collect_todos(self, container_id: str, kind: TargetKind, scan: _Scan) -> None:
         for block in await self._list_children(container_id, kind):
             block_id = canonical_id(block["id"])
-            if block_id in skip or block.get("archived") or block.get("in_trash"):
+            if block_id in scan.skip or _in_trash(block):
                 continue
-            block_type = block.get("type")
-            if block_type == "to_do":
-                out.append(
+            block_type = str(block.get("type"))
+            if block_type == "to_do" and block_id not in scan.seen:
+                scan.seen.add(block_id)
+                scan.todos.append(
                     TodoBlock(
                         block_id=block_id,
                         parent_id=container_id,
                         text=plain_text(block),
                         checked=bool(block["to_do"].get("checked")),
-                        position=len(out),
+                        position=len(scan.todos),
                     )
                 )
-            if block.get("has_children") and block_type not in NOT_DESCENDED:
-                await self._collect_todos(block_id, "block", skip, out)
+            if not block.get("has_children") or block_type in NOT_DESCENDED:
+                continue
+            source = _children_source(block, block_id)
+            if source in scan.listed:
+                continue
+            scan.listed.add(source)
+            try:
+                await self._collect_todos(source, "block", scan)
+            except NotionError as error:
+                if not _only_this_subtree(error):
+                    raise
+                skipped = UnreadableBlock(
+                    block_id=block_id,
+                    block_type=block_type,
+                    listed_id=source,
+                    status=error.status,
+                    code=error.code,
+                    message=error.notion_message or error.message,
+                )
+                scan.unreadable.append(skipped)
+                log.warning(
+                    "notion_block_unreadable",
+                    block_id=block_id,
+                    block_type=block_type,
+                    listed_id=source,
+                    status=error.status,
+                    code=error.code,
+                    error=skipped.message,
+                )
 
     async def _list_children(self, container_id: str, kind: TargetKind) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
@@ -344,6 +429,11 @@ class NotionGateway:
                     # holds back every other call of the integration through the shared limiter.
                     self._limiter.penalize(decision.delay)
                 if not decision.retry:
+                    status = failure.status
+                    if status is not None and 400 <= status < 500 and status != 429:
+                        metrics.notion_errors.labels(
+                            code=notion_error_code_label(failure.code)
+                        ).inc()
                     log.warning(
                         "notion_request_failed",
                         operation=operation,
@@ -355,7 +445,10 @@ class NotionGateway:
                         retry_after_s=failure.retry_after,
                         target=target[1],
                     )
-                    raise self._error(operation, target, failure, decision, attempt) from None
+                    error = self._error(operation, target, failure, decision, attempt)
+                    if failure.status is not None:
+                        error.notion_message = self._redact(failure.message)
+                    raise error from None
                 log.warning(
                     "notion_request_retry",
                     operation=operation,

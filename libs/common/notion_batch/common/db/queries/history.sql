@@ -10,11 +10,22 @@ SELECT EXISTS (SELECT 1 FROM notion_batch_status WHERE notion_page_id = $1) AS k
 -- name: run_history
 -- The page's runs, newest first, before a cursor (keyset pagination on the run id).
 -- $1 page, $2 before run id (NULL: from the newest), $3 limit
-SELECT id AS run_id, status, end_reason, message, interval_seconds, started_at, ends_at,
-       ended_at, ticks, ticks_coalesced, todos_done, todos_skipped, handler, integration
-  FROM notion_batch_runs
- WHERE notion_page_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
- ORDER BY id DESC
+-- With each run its first 100 warnings (notion_batch_run_warnings), oldest first, as JSON.
+SELECT r.id AS run_id, status, end_reason, message, interval_seconds, started_at, ends_at,
+       ended_at, ticks, ticks_coalesced, todos_done, todos_skipped, handler, integration,
+       COALESCE((SELECT json_agg(json_build_object(
+                            'block_id', w.block_id, 'block_type', w.block_type,
+                            'status', w.status, 'code', w.code, 'message', w.message,
+                            'first_seen_at', w.first_seen_at, 'last_seen_at', w.last_seen_at,
+                            'seen', w.seen)
+                        ORDER BY w.first_seen_at, w.block_id)
+                   FROM (SELECT * FROM notion_batch_run_warnings
+                          WHERE run_id = r.id
+                          ORDER BY first_seen_at, block_id
+                          LIMIT 100) w), '[]') AS warnings
+  FROM notion_batch_runs r
+ WHERE notion_page_id = $1 AND ($2::bigint IS NULL OR r.id < $2::bigint)
+ ORDER BY r.id DESC
  LIMIT $3;
 
 
