@@ -150,12 +150,16 @@ class BrokerSettings:
 class BatchDefaults:
     interval_seconds: int
     duration_seconds: int
+    #: A running batch with no tick finished for this long (and at least 3 intervals), no
+    #: worker on it, is stalled: said so over the API and set going again by the scheduler.
+    stall_seconds: int = 180
 
     @classmethod
     def from_env(cls, env: Env) -> BatchDefaults:
         interval = env.integer("BATCH_INTERVAL_SECONDS", 60, minimum=1, maximum=86_400)
         duration = env.integer("BATCH_DURATION_SECONDS", 900, minimum=1, maximum=30 * 86_400)
-        return cls(interval_seconds=interval, duration_seconds=duration)
+        stall = env.integer("BATCH_STALL_SECONDS", 180, minimum=5, maximum=86_400)
+        return cls(interval_seconds=interval, duration_seconds=duration, stall_seconds=stall)
 
 
 #: The integration a batch uses unless its start names another: ``NOTION_TOKEN``'s.
@@ -643,6 +647,8 @@ class SchedulerSettings:
     ops: OpsSettings
     log: LogSettings
     notify: NotifySettings
+    #: What a stall is (``BATCH_STALL_SECONDS``); the API reads the same variable.
+    batch: BatchDefaults
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SchedulerSettings:
@@ -657,6 +663,7 @@ class SchedulerSettings:
             ops=OpsSettings.from_env(environ, default_port=SCHEDULER_OPS_PORT),
             log=LogSettings.from_env(env),
             notify=NotifySettings.from_env(env),
+            batch=BatchDefaults.from_env(env),
         )
 
 

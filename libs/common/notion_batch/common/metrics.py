@@ -166,6 +166,15 @@ class Metrics:
             "active_batches",
             "Batches running now, as the scheduler last counted them in the database.",
         )
+        self.stalled_batches = gauge(
+            "stalled_batches",
+            "Running batches with no progress for longer than BATCH_STALL_SECONDS while their "
+            "ticks fall due, as the scheduler's stall watch last counted them.",
+        )
+        self.batches_stalled_total = counter(
+            "batches_stalled",
+            "Times a running batch was seen stalled (and set going again) by the stall watch.",
+        )
         self.queue_depth = gauge(
             "queue_depth",
             "Messages ready in a work queue, as the scheduler last measured it.",

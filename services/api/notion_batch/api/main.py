@@ -109,7 +109,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
         broker = Broker(settings.broker, service="api")
         await broker.start(wait=False)
         app[POOL] = pool
-        app[BATCHES] = BatchRepository(pool)
+        app[BATCHES] = BatchRepository(pool, stall_seconds=settings.batch.stall_seconds)
         app[HISTORY] = HistoryRepository(pool)
         app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
         app[WEBHOOKS] = WebhookRepository(pool)

@@ -275,6 +275,14 @@ def _schemas(handlers: Sequence[str], integrations: Sequence[str]) -> Json:
                 "db_status": _BATCH_STATUS,
                 "db_message": {"type": "string"},
                 "db_last_run_at": _nullable(_TIME),
+                "stalled": {
+                    "type": "boolean",
+                    "description": "The batch runs but has made no progress for longer than "
+                    "BATCH_STALL_SECONDS (at least 3 intervals): no tick finished and no worker "
+                    "is on it. The scheduler sets it going again; `stalled_since` says since "
+                    "when.",
+                },
+                "stalled_since": _nullable(_TIME),
                 "is_running": {"type": "boolean"},
                 "running_info": _nullable(_schema("RunningInfo")),
                 "run_id": _nullable({"type": "integer"}),
@@ -326,6 +334,13 @@ def _schemas(handlers: Sequence[str], integrations: Sequence[str]) -> Json:
                 "interval_seconds": {"type": "integer", "minimum": 1},
                 "ticks": {"type": "integer", "minimum": 0},
                 "ticks_coalesced": {"type": "integer", "minimum": 0},
+                "stalls": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Times the run was seen stalled: no progress for longer than "
+                    "BATCH_STALL_SECONDS while its ticks fell due (then set going again).",
+                },
+                "last_stalled_at": _nullable(_TIME),
                 "todos": _object(
                     {
                         "done": {"type": "integer", "minimum": 0},

@@ -35,6 +35,8 @@ def _run(run: RunRecord) -> dict[str, Any]:
         "interval_seconds": run.interval_seconds,
         "ticks": run.ticks,
         "ticks_coalesced": run.ticks_coalesced,
+        "stalls": run.stalls,
+        "last_stalled_at": iso(run.last_stalled_at),
         "todos": {"done": run.todos_done, "skipped": run.todos_skipped},
         "handler": run.handler,
         "integration": run.integration,

@@ -238,6 +238,8 @@ async def batch_status(request: web.Request) -> web.Response:
             "db_status": status.status,
             "db_message": status.message,
             "db_last_run_at": iso(status.last_run_at),
+            "stalled": status.stalled_since is not None,
+            "stalled_since": iso(status.stalled_since),
             "is_running": status.is_running,
             "running_info": _running_info(status),
             "run_id": status.run_id,

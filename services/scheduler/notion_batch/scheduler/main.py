@@ -10,6 +10,7 @@ from notion_batch.common.config import SchedulerSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.notifications import NotificationRepository
 from notion_batch.common.db.pool import pool_context
+from notion_batch.common.db.stalls import StallRepository
 from notion_batch.common.lifecycle import keep_running, run_service
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import get_metrics
@@ -19,8 +20,12 @@ from notion_batch.scheduler.commands import CommandConsumer
 from notion_batch.scheduler.emitter import TickEmitter
 from notion_batch.scheduler.notifications import open_channels
 from notion_batch.scheduler.notifier import Notifier
+from notion_batch.scheduler.stall_watch import StallWatch
 
 log = structlog.get_logger(__name__)
+
+#: How often the stall watch looks; stalls are minutes long, a look is one query.
+STALL_WATCH_SECONDS = 10.0
 
 
 async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
@@ -54,6 +59,10 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
                 settings.notify,
                 poll_seconds=settings.poll_seconds,
             )
+            stall_watch = StallWatch(
+                StallRepository(pool, bound_seconds=settings.batch.stall_seconds),
+                every_seconds=STALL_WATCH_SECONDS,
+            )
             loops = [
                 asyncio.create_task(keep_running(name, loop), name=name)
                 for name, loop in (
@@ -61,6 +70,7 @@ async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
                     ("gauges", emitter.measure_forever),
                     # Its own task: a slow or dead receiver never delays a tick.
                     ("notifier", notifier.run),
+                    ("stall-watch", stall_watch.run),
                 )
             ]
             await stop.wait()

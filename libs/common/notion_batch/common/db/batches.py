@@ -67,6 +67,9 @@ class BatchStatus:
     todos_done: int
     todos_skipped: int
     todos_pending: int
+    #: The last progress of a stalled batch (see ``notion_batch_stalled_since``); ``None``:
+    #: not stalled.
+    stalled_since: datetime | None = None
 
     @property
     def is_running(self) -> bool:
@@ -145,8 +148,10 @@ def _due_ticks(rows: list[asyncpg.Record]) -> list[DueTick]:
 class BatchRepository:
     """The page's batch row and its runs; every method is one transaction."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, stall_seconds: float = 180) -> None:
         self._pool = pool
+        #: What ``status`` calls stalled (``BATCH_STALL_SECONDS``).
+        self._stall_seconds = stall_seconds
 
     async def start(
         self,
@@ -188,7 +193,9 @@ class BatchRepository:
 
     async def status(self, notion_page_id: str) -> BatchStatus | None:
         with translate_errors():
-            row = await self._pool.fetchrow(sql("batch_status"), notion_page_id)
+            row = await self._pool.fetchrow(
+                sql("batch_status"), notion_page_id, self._stall_seconds
+            )
         if row is None:
             return None
         return BatchStatus(
@@ -206,6 +213,7 @@ class BatchRepository:
             todos_done=row["todos_done"] or 0,
             todos_skipped=row["todos_skipped"] or 0,
             todos_pending=row["todos_pending"],
+            stalled_since=row["stalled_since"],
         )
 
     async def running(self) -> list[RunningBatch]:

@@ -76,6 +76,9 @@ class RunRecord:
     integration: str = DEFAULT_INTEGRATION
     #: What the run met on the page and skipped (unreadable blocks), oldest first, ≤ 100.
     warnings: tuple[RunWarning, ...] = ()
+    #: Times the run was seen stalled (no progress while ticks fell due), and the last time.
+    stalls: int = 0
+    last_stalled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ class HistoryRepository:
                 handler=r["handler"],
                 integration=r["integration"],
                 warnings=_warnings(r["warnings"]),
+                stalls=r["stalls"],
+                last_stalled_at=r["last_stalled_at"],
             )
             for r in rows
         ]

@@ -49,8 +49,9 @@ SELECT notion_page_id, run_id, end_time FROM stopped;
 
 
 -- name: batch_status
--- $1 page
+-- $1 page, $2 stall bound seconds
 SELECT s.notion_page_id, s.status, s.message, s.last_run_at, s.run_id, s.start_time,
+       notion_batch_stalled_since(s, $2) AS stalled_since,
        s.end_time, s.interval_seconds, r.handler, r.integration, r.ticks, r.todos_done, r.todos_skipped,
        (SELECT count(*) FROM notion_todos t
          WHERE t.notion_page_id = s.notion_page_id AND t.status = 'pending') AS todos_pending

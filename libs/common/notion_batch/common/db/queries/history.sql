@@ -13,6 +13,7 @@ SELECT EXISTS (SELECT 1 FROM notion_batch_status WHERE notion_page_id = $1) AS k
 -- With each run its first 100 warnings (notion_batch_run_warnings), oldest first, as JSON.
 SELECT r.id AS run_id, status, end_reason, message, interval_seconds, started_at, ends_at,
        ended_at, ticks, ticks_coalesced, todos_done, todos_skipped, handler, integration,
+       stalls, last_stalled_at,
        COALESCE((SELECT json_agg(json_build_object(
                             'block_id', w.block_id, 'block_type', w.block_type,
                             'status', w.status, 'code', w.code, 'message', w.message,
