@@ -431,3 +431,30 @@ async def test_todos_trashed_between_read_and_check_are_skipped_and_the_rest_rec
     await work.process(tick(started))
     assert calls(emulator, "update_block") == []
     assert len(log_lines(emulator, created.page_id)) == 9
+
+
+async def test_a_log_toggle_a_person_trashed_is_replaced_not_a_crash(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    started = await start_page(pool, emulator, ["first"])
+    work = processor(pool, notion)
+    assert (await work.process(tick(started))).logged == 1
+    toggle = await pool.fetchval("SELECT log_block_id FROM notion_batch_runs")
+    emulator.state.person_update(str(toggle), archived=True)  # a person trashes our log
+    emulator.state.add_children(started.notion_page_id, [{"type": "to_do", "text": "second"}])
+
+    report = await work.process(tick(started))
+    assert (report.outcome, report.done, report.logged) == ("worked", 1, 1)
+    new_toggle = await pool.fetchval("SELECT log_block_id FROM notion_batch_runs")
+    assert new_toggle != toggle
+    # Each line once: the trashed toggle keeps what it had, the new one holds the new line.
+    assert sorted(log_lines(emulator, started.notion_page_id)) == [
+        "✅ first — completed by notion-batch",
+        "✅ second — completed by notion-batch",
+    ]
+    tree = emulator.state.tree(started.notion_page_id)
+    (live,) = [
+        b for b in tree["blocks"] if b["type"] == "toggle" and str(b["id"]) == str(new_toggle)
+    ]
+    assert [line["text"] for line in live["children"]] == ["✅ second — completed by notion-batch"]
+    assert await pool.fetchval("SELECT count(*) FROM notion_todos WHERE log_pending") == 0

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -51,6 +52,9 @@ OUTBOX_BATCH = 100
 #: started waits at most about 2 × (pages being recorded) / rate for its turn, however large
 #: the others are. Two keep one page alone at Notion's rate despite a round trip of ~300 ms.
 CHECK_CONCURRENCY = 2
+#: Answers to an append under the run's log toggle that mean the toggle itself is lost: a
+#: person trashed it (400) or deleted it (404). Anything else about our request is a bug.
+LOST_CONTAINER_STATUSES = frozenset({400, 404})
 
 
 @dataclass
@@ -178,7 +182,7 @@ class NotionRecorder:
         # the next recording reads the log back instead of appending the lines again.
         await self._ask_reconcile(lease, state)
         try:
-            await self._gateway.append_blocks(state.block_id, lines)
+            await self._append_log(lease, state, lines)
         except NotionUnavailable as exc:
             if not exc.ambiguous:  # known not to have landed: nothing to read back
                 await self._todos.set_log_reconcile(lease.run_id, None)
@@ -189,6 +193,31 @@ class NotionRecorder:
         await self._todos.mark_logged([i.block_id for i in items], reconciled_run=lease.run_id)
         state.reconcile_needed = False
         report.logged += len(items)
+
+    async def _append_log(self, lease: Lease, state: RunLogState, lines: list[Any]) -> None:
+        """Append to the run's log toggle; one a person trashed or deleted is replaced.
+
+        Notion refuses to append under a trashed block (400 validation_error "Can't edit
+        block that is archived", seen: gh/dvanoni/notero#704) and answers 404 for a deleted
+        one: that costs the log its container, never the batch. The refused append did not
+        land, so the lines go once, into a fresh toggle.
+        """
+        assert state.block_id is not None
+        try:
+            await self._gateway.append_blocks(state.block_id, lines)
+            return
+        except (NotionAccessError, NotionRequestError) as exc:
+            if exc.status not in LOST_CONTAINER_STATUSES:
+                raise
+            log.warning(
+                "notion_log_block_replaced",
+                lost_block_id=state.block_id,
+                status=exc.status,
+                code=exc.code,
+                error=str(exc),
+            )
+        state.block_id = await self._create_container(lease)
+        await self._gateway.append_blocks(state.block_id, lines)
 
     async def _create_container(self, lease: Lease) -> str:
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -209,7 +238,13 @@ class NotionRecorder:
         assert state.block_id is not None
         try:
             blocks = await self._gateway.list_child_blocks(state.block_id)
-        except (NotionUnavailable, NotionAccessError) as exc:
+        except (NotionAccessError, NotionRequestError) as exc:
+            if exc.status not in LOST_CONTAINER_STATUSES:
+                raise _Interrupted(f"cannot read the log back: {exc}") from None
+            # The toggle is gone, and what landed in it with it: nothing to read back; the
+            # append that follows replaces the toggle (_append_log).
+            blocks = []
+        except NotionUnavailable as exc:
             raise _Interrupted(f"cannot read the log back: {exc}") from None
         landed = logged_todo_ids(blocks) & {i.block_id for i in items}
         await self._todos.mark_logged(sorted(landed), reconciled_run=lease.run_id)
