@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from notion_batch.api.main import create_app
-from notion_batch.common.config import ApiSettings, NotionSettings
+from notion_batch.common.config import NOTION_VERSION, ApiSettings, NotionSettings
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.retry import RetryPolicy
 from notion_batch.emulator import EmulatorConfig, RunningEmulator, run_emulator
@@ -55,7 +55,8 @@ async def notion(emulator: RunningEmulator) -> AsyncIterator[NotionGateway]:
     settings = NotionSettings(
         token=emulator.token,
         base_url=emulator.url,
-        version="2025-09-03",
+        # The version the product ships with, so what the tests see is what users get.
+        version=NOTION_VERSION,
         rate_limit_per_second=1000,
         rate_limit_burst=1,
         timeout_seconds=1.0,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,11 +16,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from notion_batch.common.config import NOTION_VERSION, NotionSettings
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
 from notion_batch.common.db.history import HistoryRepository
 from notion_batch.common.messaging.messages import Tick
-from notion_batch.common.notion import NotionGateway, RetryPolicy
+from notion_batch.common.notion import NotionGateway
 from notion_batch.emulator import RunningEmulator
 from notion_batch.emulator.realistic import create_realistic_page
 from notion_batch.worker.handlers import complete
@@ -32,24 +30,6 @@ from tests.integration.conftest import ApiClientFactory
 POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)
 KEY = "real-pages-reader-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-@pytest.fixture
-async def notion_now(emulator: RunningEmulator) -> AsyncIterator[NotionGateway]:
-    """The gateway as the product ships it: the pinned Notion-Version (2026-03-11)."""
-    settings = NotionSettings(
-        token=emulator.token,
-        base_url=emulator.url,
-        version=NOTION_VERSION,
-        rate_limit_per_second=1000,
-        rate_limit_burst=1,
-        timeout_seconds=1.0,
-        max_attempts=2,
-        max_retry_after_seconds=5,
-    )
-    policy = RetryPolicy.from_settings(settings, base_delay=0.01, max_delay=0.05)
-    async with NotionGateway(settings, retry_policy=policy) as gateway:
-        yield gateway
 
 
 @pytest.fixture
@@ -98,11 +78,11 @@ def log_lines(emulator: RunningEmulator, page_id: str) -> list[str]:
 
 
 async def test_a_real_page_works_every_live_todo_once_and_warns_once_per_block(
-    pool: asyncpg.Pool, emulator: RunningEmulator, notion_now: NotionGateway, api: TestClient
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway, api: TestClient
 ) -> None:
     page = create_realistic_page(emulator.state)
     started = await start(pool, page.page_id)
-    work = processor(pool, notion_now)
+    work = processor(pool, notion)
 
     first = await work.process(tick(started))
     second = await work.process(tick(started))
@@ -137,7 +117,7 @@ async def test_a_real_page_works_every_live_todo_once_and_warns_once_per_block(
 
 
 async def test_a_page_of_only_unreadable_blocks_completes_with_warnings(
-    pool: asyncpg.Pool, emulator: RunningEmulator, notion_now: NotionGateway, api: TestClient
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway, api: TestClient
 ) -> None:
     created = emulator.state.create_page(
         "Only unreadable",
@@ -148,7 +128,7 @@ async def test_a_page_of_only_unreadable_blocks_completes_with_warnings(
     )
     started = await start(pool, created.page_id, duration=2)
 
-    report = await processor(pool, notion_now).process(tick(started))
+    report = await processor(pool, notion).process(tick(started))
     assert report.outcome == "worked"
     deadline = time.monotonic() + 10
     while not await BatchRepository(pool).complete_expired(10):
@@ -164,13 +144,13 @@ async def test_a_page_of_only_unreadable_blocks_completes_with_warnings(
 
 
 async def test_a_page_in_trash_fails_the_batch_with_the_reason(
-    pool: asyncpg.Pool, emulator: RunningEmulator, notion_now: NotionGateway, api: TestClient
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway, api: TestClient
 ) -> None:
     created = emulator.state.create_page("Binned", [{"text": "never worked"}])
     started = await start(pool, created.page_id)
     emulator.state.set_in_trash(created.page_id, True)
 
-    report = await processor(pool, notion_now).process(tick(started))
+    report = await processor(pool, notion).process(tick(started))
 
     assert report.outcome == "failed"
     assert not any(t["checked"] for t in emulator.state.todos(created.page_id))
