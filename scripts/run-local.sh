@@ -16,6 +16,9 @@ if [[ -z "${API_KEYS:-}${API_KEYS_FILE:-}${API_AUTH:-}" ]]; then
 fi
 auth_header="${local_key:+ -H 'Authorization: Bearer $local_key'}"
 DEMO_PAGE=0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f
+# The second demo page (emulator/notion_batch/emulator/demo.py): a page as real workspaces
+# hold them — unsupported blocks, synced copies, columns, a template, trash, child pages.
+REAL_DEMO_PAGE=1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a
 
 pids=()
 stop_all() {
@@ -52,7 +55,12 @@ cat <<EOF
 
   notion-batch is running: API on http://$API_HOST:$API_PORT, $WORKERS workers${using_emulator:+, Notion emulator on $NOTION_BASE_URL}.
   Metrics and probes: scheduler http://127.0.0.1:9100/metrics, workers :9101…:$((9100 + WORKERS)).
-
+${using_emulator:+
+  Demo pages in the emulator (either id works below):
+    $DEMO_PAGE  notion-batch demo: a tidy list of to-dos
+    $REAL_DEMO_PAGE  notion-batch demo: a real page — unsupported blocks, synced
+        copies (one of a page not shared), columns, toggles, a template, trash, child pages
+}
   Start a batch on the ${using_emulator:+demo }page (every 10 s for 2 minutes):
     curl -s -X POST http://$API_HOST:$API_PORT/api/v1/batch/start$auth_header \\
          -H 'Content-Type: application/json' \\

@@ -6,6 +6,7 @@ import httpx
 from notion_client import AsyncClient
 
 from notion_batch.emulator import DEMO_PAGE_ID, EmulatorConfig, RunningEmulator, run_emulator
+from notion_batch.emulator.demo import REAL_DEMO_PAGE_ID, REAL_DEMO_TITLE
 
 
 async def test_create_page_and_read_its_tree(http: httpx.AsyncClient) -> None:
@@ -180,6 +181,39 @@ async def test_demo_page_and_reset() -> None:
 
         assert extra.page_id not in emulator.state.store.pages
         assert sum(t["checked"] for t in emulator.state.todos(DEMO_PAGE_ID)) == 1
+
+
+async def test_a_realistic_page_over_http(
+    emulator: RunningEmulator, http: httpx.AsyncClient
+) -> None:
+    created = await http.post("/_emulator/pages/realistic", json={"title": "Real"})
+
+    assert created.status_code == 201
+    body = created.json()
+    tree = emulator.state.tree(body["page_id"])
+    assert tree["title"] == "Real"
+    assert body["url"] == tree["url"]
+    todos = {t["text"] for t in emulator.state.todos(body["page_id"])}
+    assert set(body["live_todos"]) <= todos
+    assert "synced" in body["live_todos"] and "template" in body["other_todos"]
+    types = {b["id"]: b["type"] for b in tree["blocks"]}
+    assert [types[i] for i in body["unreadable_ids"]] == ["unsupported", "synced_block"]
+    assert types[body["synced_copy_id"]] == types[body["synced_original_id"]] == "synced_block"
+    # Without a body: a default title, a fresh page each time.
+    again = (await http.post("/_emulator/pages/realistic")).json()
+    assert again["page_id"] != body["page_id"]
+    assert emulator.state.tree(again["page_id"])["title"] == "A real page"
+
+
+async def test_the_demo_holds_a_realistic_page_too() -> None:
+    async with run_emulator(EmulatorConfig(rate_limit=None, demo=True)) as emulator:
+        tree = emulator.state.tree(REAL_DEMO_PAGE_ID)
+        assert tree["title"] == REAL_DEMO_TITLE
+        types = {b["type"] for b in tree["blocks"]}
+        assert {"unsupported", "synced_block", "column_list", "template", "child_page"} <= types
+        async with httpx.AsyncClient(base_url=emulator.url) as http:
+            await http.post("/_emulator/reset")
+        assert emulator.state.tree(REAL_DEMO_PAGE_ID)["title"] == REAL_DEMO_TITLE
 
 
 async def test_the_request_log_keeps_the_last_requests_and_counts_the_dropped(

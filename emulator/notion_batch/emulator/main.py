@@ -9,7 +9,7 @@ exits with status 2):
 ``NOTION_EMULATOR_TOKENS``         ``secret_emulator_token``  accepted tokens, comma-separated
 ``NOTION_EMULATOR_RATE_LIMIT``     ``3``                      requests/s per token; ``off``: none
 ``NOTION_EMULATOR_RATE_BURST``     ``3``                      burst allowance of the rate limit
-``NOTION_EMULATOR_DEMO``           ``0``                      ``1`` seeds the demo page (``--demo``)
+``NOTION_EMULATOR_DEMO``           ``0``                      ``1`` seeds demo pages (``--demo``)
 ``NOTION_EMULATOR_WEBHOOK_DELAY``  ``1``                      seconds a page's changes are gathered
 ``NOTION_EMULATOR_REQUEST_LOG``    ``100000``                 requests ``/_emulator/requests`` keeps
 =================================  =========================  ======================================
@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from notion_batch.emulator.app import create_app
-from notion_batch.emulator.demo import DEMO_PAGE_ID, DEMO_TITLE
+from notion_batch.emulator.demo import (
+    DEMO_PAGE_ID,
+    DEMO_TITLE,
+    REAL_DEMO_PAGE_ID,
+    REAL_DEMO_TITLE,
+)
 from notion_batch.emulator.recording import DEFAULT_REQUEST_LOG_LIMIT
 from notion_batch.emulator.state import DEFAULT_TOKEN, EmulatorConfig
 
@@ -134,6 +139,7 @@ async def serve(settings: ServeSettings) -> None:
         )
         if settings.config.demo:
             log.info("demo page %r: %s", DEMO_TITLE, DEMO_PAGE_ID)
+            log.info("demo page %r: %s", REAL_DEMO_TITLE, REAL_DEMO_PAGE_ID)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="notion-batch-emulator", description="A local stand-in for the Notion API."
     )
-    parser.add_argument("--demo", action="store_true", help="seed the demo page")
+    parser.add_argument("--demo", action="store_true", help="seed the demo pages")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(os.environ, demo_flag=args.demo)

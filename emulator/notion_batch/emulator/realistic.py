@@ -34,8 +34,11 @@ def _todo(text: str, **extra: Any) -> dict[str, Any]:
     return {"type": "to_do", "text": text, **extra}
 
 
-def create_realistic_page(state: EmulatorState, title: str = "A real page") -> RealisticPage:
-    """Create the page (and the unshared page holding the hidden original); see the module."""
+def create_realistic_page(
+    state: EmulatorState, title: str = "A real page", *, page_id: str | None = None
+) -> RealisticPage:
+    """Create the page (``page_id``: with that id) and the unshared page holding the hidden
+    original; see the module."""
     hidden = state.create_page(
         "Not shared",
         [{"type": "synced_block", "children": [_todo("hidden original")]}],
@@ -70,6 +73,7 @@ def create_realistic_page(state: EmulatorState, title: str = "A real page") -> R
             {"type": "child_page", "title": "Sub page", "children": [_todo("sub page")]},
             {"type": "child_database", "title": "Tasks"},
         ],
+        page_id=page_id,
     )
     original = created.blocks[3].id
     copy = state.add_children(created.page_id, [{"type": "synced_block", "synced_from": original}])[

@@ -13,6 +13,8 @@ from notion_batch.emulator.errors import ApiError, validation_error
 from notion_batch.emulator.faults import Fault
 from notion_batch.emulator.httpio import error_response, read_json_object
 from notion_batch.emulator.ids import new_id
+from notion_batch.emulator.realistic import create_realistic_page
+from notion_batch.emulator.shapes import page_url
 from notion_batch.emulator.state import DEFAULT_TOKEN, STATE_KEY, EmulatorState
 from notion_batch.emulator.webhooks import DEFAULT_MAX_ATTEMPTS
 
@@ -67,6 +69,29 @@ async def create_page(request: web.Request) -> web.Response:
         in_trash=bool(in_trash),
     )
     return web.json_response(created.to_json(), status=201)
+
+
+async def create_realistic(request: web.Request) -> web.Response:
+    """The realistic page of :mod:`notion_batch.emulator.realistic` (what each of its blocks
+    models, and the source, is said there), for tests and demos that drive the emulator as a
+    separate process; the body may name its ``title`` and ``id``."""
+    body = await read_json_object(request)
+    title, page_id = body.get("title", "A real page"), body.get("id")
+    if not isinstance(title, str) or not (page_id is None or isinstance(page_id, str)):
+        raise validation_error("title and id should be strings")
+    page = create_realistic_page(_state(request), title, page_id=page_id)
+    return web.json_response(
+        {
+            "page_id": page.page_id,
+            "url": page_url(_state(request).store.pages[page.page_id]),
+            "live_todos": list(page.live_todos),
+            "other_todos": list(page.other_todos),
+            "unreadable_ids": list(page.unreadable_ids),
+            "synced_original_id": page.synced_original_id,
+            "synced_copy_id": page.synced_copy_id,
+        },
+        status=201,
+    )
 
 
 async def page_tree(request: web.Request) -> web.Response:
@@ -260,6 +285,7 @@ async def reset(request: web.Request) -> web.Response:
 def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{PREFIX}/health", health)
     router.add_post(f"{PREFIX}/pages", create_page)
+    router.add_post(f"{PREFIX}/pages/realistic", create_realistic)
     router.add_get(f"{PREFIX}/pages/{{page_id}}", page_tree)
     router.add_get(f"{PREFIX}/pages/{{page_id}}/todos", page_todos)
     router.add_post(f"{PREFIX}/pages/{{page_id}}/{{action:share|unshare}}", share_page)
