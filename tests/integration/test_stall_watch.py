@@ -65,7 +65,12 @@ async def test_a_batch_left_without_progress_is_stalled_set_going_and_recovers(
         " FROM notion_batch_status WHERE notion_page_id = $1",
         page,
     )
-    assert row["stalled_since"] is not None and row["lease_owner"] is None and row["due"]
+    assert (
+        row is not None
+        and row["stalled_since"] is not None
+        and row["lease_owner"] is None
+        and row["due"]
+    )
     (run,) = await HistoryRepository(pool).runs(page, before=None, limit=5)
     assert run.stalls == 1 and run.last_stalled_at is not None
 

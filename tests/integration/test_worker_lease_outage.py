@@ -67,7 +67,7 @@ async def test_an_outage_between_work_and_release_blocks_the_page_only_until_the
     row = await pool.fetchrow(
         "SELECT lease_owner, lease_expires_at > now() AS live FROM notion_batch_status"
     )
-    assert row["lease_owner"] is not None and row["live"]
+    assert row is not None and row["lease_owner"] is not None and row["live"]
     assert len(calls(emulator, "update_block")) == len(texts)
 
     # The tick comes back (requeued) to another worker: the page is still leased, so busy.
@@ -83,7 +83,7 @@ async def test_an_outage_between_work_and_release_blocks_the_page_only_until_the
     row = await pool.fetchrow(
         "SELECT lease_owner, last_run_at, lease_expires_at FROM notion_batch_status"
     )
-    assert row["lease_owner"] is None and row["last_run_at"] is not None
+    assert row is not None and row["lease_owner"] is None and row["last_run_at"] is not None
     # Nothing was done twice: one check per to-do, one log line per to-do.
     assert len(calls(emulator, "update_block")) == len(texts)
     assert sorted(log_lines(emulator, started.notion_page_id)) == sorted(
