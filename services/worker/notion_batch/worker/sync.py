@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 
 from notion_batch.common.db.leases import Lease
@@ -19,6 +21,12 @@ log = structlog.get_logger(__name__)
 
 #: The batch's failure reason when the page is in Notion's trash.
 PAGE_IN_TRASH = "page is in trash"
+#: How often a worker retrieves a page to see whether it went to the trash. Every tick would
+#: cost a call a tick, which at Notion's 3 requests/s starves busy fleets (a short tick spends
+#: its time waiting for its reads); the first tick of each run always looks.
+PAGE_CHECK_SECONDS = 60.0
+#: Pages remembered at most; older looks are forgotten (they are then simply looked at again).
+_MAX_REMEMBERED = 10_000
 
 
 class PageGone(NotionBatchError):
@@ -33,6 +41,19 @@ class TodoSync:
         self._gateway = gateway
         self._todos = todos
         self._warnings = warnings
+        #: (page, run) → when this worker last retrieved the page.
+        self._page_checked: dict[tuple[str, int], float] = {}
+
+    def _page_check_due(self, lease: Lease) -> bool:
+        key = (lease.notion_page_id, lease.run_id)
+        now = time.monotonic()
+        last = self._page_checked.get(key)
+        if last is not None and now - last < PAGE_CHECK_SECONDS:
+            return False
+        if len(self._page_checked) >= _MAX_REMEMBERED:
+            self._page_checked.clear()
+        self._page_checked[key] = now
+        return True
 
     async def sync(self, lease: Lease) -> bool:
         """Merge the page's current to-dos; ``False`` if Notion could not be read this time.
@@ -48,12 +69,15 @@ class TodoSync:
         # Our own log blocks hold no to-dos; not descending into them saves calls every tick.
         skip = await self._todos.log_block_ids(page_id)
         try:
-            # One call a tick, but the one documented way to see the trash: ``in_trash`` is on
-            # the page object; nothing documents that listing a trashed page's blocks fails.
-            page = await self._gateway.retrieve_page(page_id)
-            if page.archived:
-                raise PageGone(PAGE_IN_TRASH)
+            # The one documented way to see the trash: ``in_trash`` is on the page object;
+            # nothing documents that listing a trashed page's blocks fails.
+            # Listed first, looked at after: of a fleet starting many pages at once, each gets
+            # its to-dos read as soon as it can; none is worked before the look says no trash.
             read = await self._gateway.read_todos(page_id, skip_block_ids=skip)
+            if self._page_check_due(lease):
+                page = await self._gateway.retrieve_page(page_id)
+                if page.archived:
+                    raise PageGone(PAGE_IN_TRASH)
         except (NotionAccessError, NotionRequestError) as exc:
             raise PageGone(str(exc)) from exc
         except NotionUnavailable as exc:
