@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 
+import httpx
 import pytest
 from notion_client import AsyncClient
 from notion_client.errors import (
@@ -166,3 +167,24 @@ async def test_latency_alone_delays_the_real_answer(
     assert answer["id"] == page.page_id
     assert time.monotonic() - started >= 0.2
     assert emulator.state.requests.query()[0].duration_s >= 0.2
+
+
+async def test_drop_applies_the_write_and_resets_the_connection(
+    emulator: RunningEmulator, notion: AsyncClient
+) -> None:
+    page = emulator.state.create_page("Dropped")
+    emulator.state.add_fault(Fault(drop=True, count=1, method="PATCH"))
+    paragraph = {"paragraph": {"rich_text": [{"text": {"content": "landed"}}]}}
+
+    with pytest.raises(httpx.TransportError):
+        await notion.blocks.children.append(page.page_id, children=[paragraph])
+
+    # The write landed although no answer came: a retry would append it twice.
+    listed = await notion.blocks.children.list(page.page_id)
+    texts = [b["paragraph"]["rich_text"][0]["plain_text"] for b in listed["results"]]
+    assert texts == ["landed"]
+
+
+def test_a_drop_takes_no_status() -> None:
+    with pytest.raises(ApiError, match="no status"):
+        Fault.from_json({"drop": True, "status": 500})

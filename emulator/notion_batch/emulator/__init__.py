@@ -41,12 +41,13 @@ Control API (``/_emulator``, no auth, never recorded; errors in the same shape)
 ``DELETE /_emulator/requests`` clears the log.
 ``POST /_emulator/faults`` ``{"status"?: 200|400|401|403|404|409|429|500|502|503|504|529, "code"?,
     "message"?, "retry_after"?: int, "latency"?: seconds, "count"?: K, "duration"?: seconds,
-    "method"?, "path_contains"?, "skip"?: N, "raw_body"?}`` → 201 the fault with its ``id``.
+    "method"?, "path_contains"?, "skip"?: N, "raw_body"?, "drop"?: bool}`` → 201 the fault
+    with its ``id``.
     The oldest active matching fault answers a request (after letting ``skip`` matching ones
     through): after ``latency`` it sends the error (or, without ``status``, the real answer).
     Without ``count``/``duration`` it holds until removed; ``raw_body`` sends that text as
     ``text/html`` instead of Notion's error JSON (``status`` 200 needs one: a success the
-    client cannot parse).
+    client cannot parse); ``drop`` applies the request and resets the connection unanswered.
 ``GET  /_emulator/faults``; ``DELETE /_emulator/faults`` (all); ``DELETE /_emulator/faults/{id}``
 ``GET|PUT /_emulator/rate-limit`` ``{"rate": number | null (off), "burst"?: int}``
 ``POST /_emulator/reset`` → back to the start state (empty, or only the demo page).

@@ -24,6 +24,10 @@ class Fault:
     page answered 200). notion-client 3.1.0's ``_parse_response`` (client.py) decodes a 2xx
     body with ``response.json()`` unguarded, so it raises ``JSONDecodeError``; Notion's edge
     is reported answering HTML in place of JSON in gh/ramnes/notion-sdk-py#119 (on a 502).
+
+    ``drop`` applies the request, then closes the connection without an answer: the client
+    sees the connection reset and cannot know the write landed. Reported against Notion's
+    API as intermittent ``read ECONNRESET`` in gh/makenotion/notion-sdk-js#156.
     """
 
     status: int | None = None
@@ -42,6 +46,7 @@ class Fault:
     method: str | None = None
     path_contains: str | None = None
     raw_body: str | None = None
+    drop: bool = False
     #: Let this many matching requests through before the fault starts answering.
     skip: int = 0
     id: int = 0
@@ -83,7 +88,7 @@ class Fault:
             raise validation_error("fault should be an object")
         known = {
             "status", "code", "message", "retry_after", "rate_limit_reason", "latency", "count",
-            "duration", "method", "path_contains", "raw_body", "skip",
+            "duration", "method", "path_contains", "raw_body", "skip", "drop",
         }  # fmt: skip
         unknown = set(data) - known
         if unknown:
@@ -93,8 +98,10 @@ class Fault:
         return fault
 
     def validate(self) -> None:
-        if self.status is None and not self.latency:
-            raise validation_error("a fault needs a status, a latency or both")
+        if self.drop and self.status is not None:
+            raise validation_error("a drop fault sends no answer: it takes no status")
+        if self.status is None and not self.latency and not self.drop:
+            raise validation_error("a fault needs a status, a latency, a drop or a mix")
         if self.status is not None and self.status not in FAULT_STATUSES:
             raise validation_error(
                 f"fault status must be one of {sorted(FAULT_STATUSES)}, got {self.status}"

@@ -64,6 +64,12 @@ async def _guarded(
                     status=fault.status, text=fault.raw_body, content_type="text/html"
                 )
             raise fault.error()
+        if fault.drop:
+            response = await handler(request)
+            # Applied, never answered: the connection goes down under the client.
+            if request.transport is not None:
+                request.transport.abort()
+            return response
     retry_after = state.limiter.check(token, time.monotonic())
     if retry_after is not None:
         raise ApiError(429, "rate_limited", headers={"Retry-After": str(retry_after)})
