@@ -459,3 +459,52 @@ async def test_a_log_toggle_a_person_trashed_is_replaced_not_a_crash(
     ]
     assert [line["text"] for line in live["children"]] == ["✅ second — completed by notion-batch"]
     assert await pool.fetchval("SELECT count(*) FROM notion_todos WHERE log_pending") == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "landed"),
+    [
+        # Applied, then the connection reset before the answer (gh/makenotion/notion-sdk-js#156).
+        (Fault(drop=True, method="PATCH", path_contains="/children", count=1), True),
+        # A 500 on an append leaves its fate unknown too; here it did not land.
+        (Fault(status=500, method="PATCH", path_contains="/children", count=1), False),
+    ],
+    ids=["landed-unseen", "not-landed"],
+)
+async def test_a_log_toggle_whose_creation_went_unanswered_is_looked_for_not_made_twice(
+    pool: asyncpg.Pool,
+    emulator: RunningEmulator,
+    notion: NotionGateway,
+    fault: Fault,
+    landed: bool,
+) -> None:
+    texts = ["first", "second"]
+    started = await start_page(pool, emulator, texts)
+    work = processor(pool, notion)
+    emulator.state.add_fault(fault)
+
+    first = await work.process(tick(started))
+    assert (first.done, first.logged) == (2, 0)
+    assert await pool.fetchval("SELECT log_block_id FROM notion_batch_runs") is None
+    toggles = [
+        b for b in emulator.state.tree(started.notion_page_id)["blocks"] if b["type"] == "toggle"
+    ]
+    assert len(toggles) == int(landed)
+
+    # Not before the read-back delay (the create might still be landing); then it is looked
+    # for on the page, and only made if it is not there.
+    assert (await work.process(tick(started))).logged == 0
+    await asyncio.sleep(RECONCILE_DELAY)
+    assert (await work.process(tick(started))).logged == 2
+
+    tree = emulator.state.tree(started.notion_page_id)
+    (toggle,) = [b for b in tree["blocks"] if b["type"] == "toggle"]
+    assert str(toggle["id"]) == str(
+        await pool.fetchval("SELECT log_block_id FROM notion_batch_runs")
+    )
+    if landed:
+        assert toggle["id"] == toggles[0]["id"]
+    assert sorted(log_lines(emulator, started.notion_page_id)) == sorted(
+        f"✅ {t} — completed by notion-batch" for t in texts
+    )
+    assert await pool.fetchval("SELECT log_reconcile_after FROM notion_batch_runs") is None

@@ -30,8 +30,10 @@ from notion_batch.common.db.todos import OutboxItem, RunLogState, TodoRepository
 from notion_batch.common.notion.blocks import (
     is_result_block,
     log_container,
+    log_container_run,
     log_line_block,
     logged_todo_ids,
+    run_log_title,
     todo_result_block,
 )
 from notion_batch.common.notion.errors import (
@@ -170,13 +172,18 @@ class NotionRecorder:
             return
         page_id = lease.notion_page_id
         self._await_reconcile(state)
+        if state.reconcile_needed and state.block_id is None:
+            # A toggle was being created when its answer was lost: it may be on the page.
+            state.block_id = await self._find_container(lease)
         if state.reconcile_needed and state.block_id:
             await self._reconcile(lease, state, items)
             items = [i for i in items if i.block_id not in state.reconciled]
             if not items:
                 return
         if state.block_id is None:
-            state.block_id = await self._create_container(lease)
+            state.block_id = await self._create_container(lease, state)
+            # Made just now, empty: there is nothing in it to read back.
+            state.reconcile_needed = False
         lines = [log_line_block(_line(i), page_id) for i in items]
         # Write-ahead: should this worker die between Notion's answer and the commit below,
         # the next recording reads the log back instead of appending the lines again.
@@ -216,19 +223,51 @@ class NotionRecorder:
                 code=exc.code,
                 error=str(exc),
             )
-        state.block_id = await self._create_container(lease)
+        state.block_id = await self._create_container(lease, state)
         await self._gateway.append_blocks(state.block_id, lines)
 
-    async def _create_container(self, lease: Lease) -> str:
+    async def _create_container(self, lease: Lease, state: RunLogState) -> str:
+        """A new log toggle for the run, at the end of the page.
+
+        Written ahead like the lines (:meth:`_ask_reconcile`): should Notion's answer be lost
+        (a reset connection, a timeout after it applied, this worker dying), the next
+        recording looks for the toggle on the page instead of making a second one.
+        """
         started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        title = f"run {lease.run_id} · {started}"
+        title = run_log_title(lease.run_id, started)
+        await self._ask_reconcile(lease, state)
         try:
             (block_id,) = await self._gateway.append_blocks(
                 lease.notion_page_id, [log_container(title, [])]
             )
-        except (NotionUnavailable, NotionAccessError) as exc:
+        except NotionUnavailable as exc:
+            if not exc.ambiguous:
+                await self._todos.set_log_reconcile(lease.run_id, None)
+            raise _Interrupted(f"cannot create the log block: {exc}") from None
+        except NotionAccessError as exc:
+            await self._todos.set_log_reconcile(lease.run_id, None)
             raise _Interrupted(f"cannot create the log block: {exc}") from None
         await self._todos.set_log_block(lease.run_id, block_id)
+        return block_id
+
+    async def _find_container(self, lease: Lease) -> str | None:
+        """The run's log toggle on the page, made by a create whose answer was lost; None if
+        that create did not land (the read-back flag is then cleared: a new one is made)."""
+        try:
+            blocks = await self._gateway.list_child_blocks(lease.notion_page_id)
+        except (NotionAccessError, NotionUnavailable) as exc:
+            raise _Interrupted(f"cannot look for the log block: {exc}") from None
+        found = [
+            str(b["id"])
+            for b in blocks
+            if log_container_run(b) == lease.run_id and not b.get("in_trash")
+        ]
+        if not found:
+            await self._todos.set_log_reconcile(lease.run_id, None)
+            return None
+        block_id = found[-1]
+        await self._todos.set_log_block(lease.run_id, block_id)
+        log.info("notion_log_block_found", block_id=block_id)
         return block_id
 
     async def _reconcile(

@@ -149,6 +149,22 @@ def is_log_container(block: Mapping[str, Any]) -> bool:
     return block.get("type") == "toggle" and plain_text(block).startswith(LOG_MARKER)
 
 
+def run_log_title(run_id: int, started: str) -> str:
+    """The title of a run's log toggle (after the marker): ``run <id> · <started>``."""
+    return f"run {run_id} · {started}"
+
+
+_RUN_TITLE = re.compile(re.escape(LOG_MARKER) + r" · run (\d+) · ")
+
+
+def log_container_run(block: Mapping[str, Any]) -> int | None:
+    """The run whose log toggle ``block`` is (:func:`run_log_title`), or None."""
+    if not is_log_container(block):
+        return None
+    found = _RUN_TITLE.match(plain_text(block))
+    return int(found.group(1)) if found else None
+
+
 def is_result_block(block: Mapping[str, Any]) -> bool:
     if block.get("type") != "paragraph":
         return False
