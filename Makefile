@@ -38,11 +38,12 @@ export NOTION_BATCH_OUTAGE_TESTS
 endif
 endif
 
-.PHONY: help install run migrate test test-fast bench bench-quick lint format lock clean
+.PHONY: help install run migrate test test-fast soak bench bench-quick lint format lock clean
 
 help:
 	@echo "make run    start api + scheduler + workers (+ the Notion emulator when NOTION_TOKEN is unset)"
 	@echo "make test   run the whole test suite against real PostgreSQL and RabbitMQ"
+	@echo "make soak   the randomized fault soak, 100 rounds (SOAK_ARGS='--seed S --rounds N')"
 	@echo "make lint   ruff + mypy"
 
 install: $(STAMP)
@@ -67,6 +68,10 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+# The randomized fault soak (tests/soak): not part of `make test`, which runs its 5-round smoke.
+soak: install
+	$(BIN)/python -m tests.soak $(SOAK_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

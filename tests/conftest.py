@@ -12,20 +12,14 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
-import aio_pika
 import asyncpg
 import pytest
 
 from notion_batch.common.config import DatabaseSettings
 from notion_batch.common.db.migrate import migrate
 from notion_batch.common.db.pool import create_pool
-from notion_batch.common.messaging.topology import Topology
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+from tests.support.isolation import delete_namespace, drop_database, with_database
 
 
 @pytest.fixture(scope="session")
@@ -76,29 +70,21 @@ def amqp_url() -> Iterator[str]:
 def template_database(postgres_url: str) -> Iterator[str]:
     """A migrated database that each test's database is copied from (fast: no migrations)."""
     name = f"nb_tpl_{uuid.uuid4().hex[:10]}"
-    asyncio.run(migrate(_with_database(postgres_url, name)))
+    asyncio.run(migrate(with_database(postgres_url, name)))
     yield name
-    asyncio.run(_drop_database(postgres_url, name))
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(_with_database(admin_url, "postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    asyncio.run(drop_database(postgres_url, name))
 
 
 @pytest.fixture
 async def database_url(postgres_url: str, template_database: str) -> AsyncIterator[str]:
     name = f"nb_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_with_database(postgres_url, "postgres"))
+    conn = await asyncpg.connect(with_database(postgres_url, "postgres"))
     try:
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     finally:
         await conn.close()
-    yield _with_database(postgres_url, name)
-    await _drop_database(postgres_url, name)
+    yield with_database(postgres_url, name)
+    await drop_database(postgres_url, name)
 
 
 @pytest.fixture
@@ -116,16 +102,7 @@ async def amqp_namespace(amqp_url: str) -> AsyncIterator[str]:
     """A broker namespace of this test's own; its exchanges and queues are deleted after."""
     namespace = f"nbtest.{uuid.uuid4().hex[:10]}"
     yield namespace
-    topology = Topology(namespace)
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        for queue in topology.all_queues():
-            await channel.queue_delete(queue)
-        for exchange in topology.all_exchanges():
-            await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
+    await delete_namespace(amqp_url, namespace)
 
 
 #: Folders whose tests start the services as real processes.
@@ -134,17 +111,21 @@ _PROCESS_SUITES = (
     "/tests/faults/",
     "/tests/load/",
     "/tests/outages/",
+    "/tests/soak/",
     "/tests/cli/",
 )
+
+#: Folders whose tests may stop and restart the shared servers: they run last.
+_RESTARTING_SUITES = ("/tests/outages/", "/tests/soak/")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the real-process suites ``e2e`` (so ``make test-fast`` leaves them out), and run
-    the tests that restart PostgreSQL and RabbitMQ last, after everything else."""
+    the tests that may restart PostgreSQL and RabbitMQ last, after everything else."""
     for item in items:
         if any(folder in str(item.path) for folder in _PROCESS_SUITES):
             item.add_marker(pytest.mark.e2e)
-    items.sort(key=lambda item: "/tests/outages/" in str(item.path))
+    items.sort(key=lambda item: any(f in str(item.path) for f in _RESTARTING_SUITES))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

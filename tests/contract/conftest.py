@@ -15,14 +15,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import aio_pika
 import asyncpg
 import pytest
 
-from notion_batch.common.messaging.topology import Topology
 from tests.e2e.stack import free_port
+from tests.support.isolation import delete_namespace, drop_database, with_database
 
 BIN = Path(sys.executable).parent
 WRITE_KEY = "schemathesis-writer-0123456789"
@@ -38,37 +36,12 @@ class LiveApi:
         return self.log_path.read_text(errors="replace")
 
 
-def _database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 async def _create_database(admin_url: str, name: str, template: str) -> None:
-    conn = await asyncpg.connect(_database(admin_url, "postgres"))
+    conn = await asyncpg.connect(with_database(admin_url, "postgres"))
     try:
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await conn.close()
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(_database(admin_url, "postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def _drop_namespace(amqp_url: str, namespace: str) -> None:
-    topology = Topology(namespace)
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        for queue in topology.all_queues():
-            await channel.queue_delete(queue)
-        for exchange in topology.all_exchanges():
-            await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -100,7 +73,7 @@ def live_api(
     log_path = tmp_path_factory.mktemp("live-api") / "api.log"
     env = {
         "PATH": os.environ["PATH"],
-        "DATABASE_URL": _database(postgres_url, name),
+        "DATABASE_URL": with_database(postgres_url, name),
         "AMQP_URL": amqp_url,
         "AMQP_NAMESPACE": namespace,
         "API_HOST": "127.0.0.1",
@@ -126,5 +99,5 @@ def live_api(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        asyncio.run(_drop_database(postgres_url, name))
-        asyncio.run(_drop_namespace(amqp_url, namespace))
+        asyncio.run(drop_database(postgres_url, name))
+        asyncio.run(delete_namespace(amqp_url, namespace))
