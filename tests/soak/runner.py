@@ -82,17 +82,25 @@ class SoakPlan:
 
     def rerun(self, result: RoundResult) -> str:
         """The arguments of ``python -m tests.soak`` that run this round again."""
-        kinds = ",".join(self.round_kinds(result.index))
-        return f"--seed {result.seed} --rounds 1 --kinds '{kinds}'"
+        kinds = self.round_kinds(result.index)
+        # The same kinds, in the same order, draw the same fault from the same seed.
+        outages = "on" if set(kinds) & set(OUTAGE_KINDS) else "off"
+        chosen = (
+            ""
+            if kinds == self.kinds_for(outages=outages == "on")
+            else f" --kinds '{','.join(kinds)}'"
+        )
+        return f"--seed {result.seed} --rounds 1 --outages {outages}{chosen}"
 
 
 @dataclass
 class RoundResult:
     index: int
     seed: int
-    kind: str
-    detail: str
-    moment: float
+    #: The fault drawn, what exactly it did, and when (seconds after the batches started).
+    kind: str = "?"
+    detail: str = ""
+    moment: float = 0.0
     todos: int = 0
     #: Seconds from the fault's start until every to-do of the round was recorded.
     recovery: float | None = None
@@ -146,9 +154,7 @@ async def run_soak(
     names = Services()
     results = []
     for index in range(plan.rounds):
-        seed = plan.seed + index
-        fault = draw(random.Random(seed), names, plan.round_kinds(index))
-        result = RoundResult(index, seed, fault.kind, fault.detail, moment=0.0)
+        result = RoundResult(index, plan.seed + index)
         try:
             await run_round(stack, result, plan.round_kinds(index), names, database_url)
         except Exception as exc:  # the harness failed: the round is a breach, the soak goes on
@@ -170,6 +176,7 @@ async def run_round(
     """One round, everything drawn from ``result.seed``; breaches go into ``result``."""
     rng = random.Random(result.seed)
     fault = draw(rng, names, kinds)
+    result.kind, result.detail = fault.kind, fault.detail
     pages = [await _new_page(stack, rng) for _ in range(rng.randint(2, 3))]
     result.moment = round(rng.uniform(*FAULT_WINDOW), 2)
     stopped = pages[0] if rng.random() < 0.25 else None
