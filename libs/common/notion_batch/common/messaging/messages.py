@@ -25,46 +25,50 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
-class StartBatch:
+class PageCommand:
+    """A command from the API about one run of a page's batch.
+
+    The three commands share one shape (page and run); only their kind, routing key and the
+    prefix of their deterministic message id tell them apart.
+    """
+
+    kind: ClassVar[str]
+    routing_key: ClassVar[str]
+    id_prefix: ClassVar[str]
+    notion_page_id: str
+    run_id: int
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.id_prefix}:{self.notion_page_id}:{self.run_id}"
+
+
+@dataclass(frozen=True)
+class StartBatch(PageCommand):
     """The API started a page's batch; the scheduler emits its first tick at once."""
 
-    kind: ClassVar[str] = "batch.start"
-    routing_key: ClassVar[str] = ROUTING_START
-    notion_page_id: str
-    run_id: int
-
-    @property
-    def message_id(self) -> str:
-        return f"start:{self.notion_page_id}:{self.run_id}"
+    kind = "batch.start"
+    routing_key = ROUTING_START
+    id_prefix = "start"
 
 
 @dataclass(frozen=True)
-class StopBatch:
+class StopBatch(PageCommand):
     """The API stopped a page's batch (the database already says so)."""
 
-    kind: ClassVar[str] = "batch.stop"
-    routing_key: ClassVar[str] = ROUTING_STOP
-    notion_page_id: str
-    run_id: int
-
-    @property
-    def message_id(self) -> str:
-        return f"stop:{self.notion_page_id}:{self.run_id}"
+    kind = "batch.stop"
+    routing_key = ROUTING_STOP
+    id_prefix = "stop"
 
 
 @dataclass(frozen=True)
-class PageChanged:
+class PageChanged(PageCommand):
     """A person changed a running page in Notion (a webhook event): the API made its tick due
     now in the database; the scheduler wakes to emit it rather than wait for its next poll."""
 
-    kind: ClassVar[str] = "page.changed"
-    routing_key: ClassVar[str] = ROUTING_PAGE_CHANGED
-    notion_page_id: str
-    run_id: int
-
-    @property
-    def message_id(self) -> str:
-        return f"changed:{self.notion_page_id}:{self.run_id}"
+    kind = "page.changed"
+    routing_key = ROUTING_PAGE_CHANGED
+    id_prefix = "changed"
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,8 @@ class Tick:
 
 
 BatchMessage = StartBatch | StopBatch | PageChanged | Tick
-_KINDS: dict[str, type[StartBatch] | type[StopBatch] | type[PageChanged] | type[Tick]] = {
-    cls.kind: cls for cls in (StartBatch, StopBatch, PageChanged, Tick)
+_COMMANDS: dict[str, type[StartBatch] | type[StopBatch] | type[PageChanged]] = {
+    cls.kind: cls for cls in (StartBatch, StopBatch, PageChanged)
 }
 
 
@@ -111,8 +115,8 @@ def encode(message: BatchMessage) -> bytes:
 
 def decode(kind: str | None, body: bytes) -> BatchMessage:
     """Parse a message body of the given kind; raises :class:`MessageError` if it is not one."""
-    cls = _KINDS.get(kind or "")
-    if cls is None:
+    command = _COMMANDS.get(kind or "")
+    if command is None and kind != Tick.kind:
         raise MessageError(f"unknown message type {kind!r}")
     try:
         data: Any = json.loads(body)
@@ -129,7 +133,7 @@ def decode(kind: str | None, body: bytes) -> BatchMessage:
         run_id = data["run_id"]
         if not isinstance(run_id, int) or isinstance(run_id, bool) or run_id < 1:
             raise MessageError(f"{kind}.run_id must be a positive integer")
-        if cls is Tick:
+        if command is None:  # a tick
             scheduled = datetime.fromisoformat(str(data["scheduled_at"]))
             if scheduled.tzinfo is None:
                 raise MessageError("tick.scheduled_at must carry a UTC offset")
@@ -140,7 +144,7 @@ def decode(kind: str | None, body: bytes) -> BatchMessage:
             if not isinstance(record_only, bool):
                 raise MessageError("tick.record_only must be a boolean")
             return Tick(page, run_id, scheduled.isoformat(), coalesced, record_only)
-        return cls(page, run_id)  # type: ignore[call-arg]
+        return command(page, run_id)
     except KeyError as exc:
         raise MessageError(f"{kind} lacks field {exc.args[0]!r}") from None
     except ValueError as exc:
