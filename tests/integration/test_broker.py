@@ -1,4 +1,8 @@
-"""The Broker against a real RabbitMQ: topology, persistence, confirms, outages."""
+"""The Broker against a real RabbitMQ: topology, persistence, confirms, outages.
+
+Every test runs on both publish paths (:mod:`notion_batch.common.messaging.fast_publish`):
+the fast one through aiormq's internals and aio-pika's public ``exchange.publish``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
+import structlog
 
 from notion_batch.common.config import BrokerSettings
 from notion_batch.common.errors import BrokerUnavailable
 from notion_batch.common.messaging.broker import Broker
+from notion_batch.common.messaging.fast_publish import (
+    BatchPublisher,
+    _channel_refusal,
+    fast_path_refusal,
+)
 from notion_batch.common.messaging.messages import StartBatch, Tick, decode
 from notion_batch.common.messaging.topology import DELIVERY_LIMIT, Topology
 from tests.support.tcp_proxy import TcpProxy
@@ -19,10 +29,17 @@ from tests.support.tcp_proxy import TcpProxy
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 
 
+@pytest.fixture(params=[True, False], ids=["fast", "public"])
+def fast_publish(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 async def test_ticks_are_persistent_with_deterministic_ids(
-    amqp_url: str, amqp_namespace: str
+    amqp_url: str, amqp_namespace: str, fast_publish: bool
 ) -> None:
-    broker = Broker(BrokerSettings(amqp_url, amqp_namespace), service="test")
+    broker = Broker(
+        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
+    )
     await broker.start()
     try:
         tick = Tick(PAGE, 3, "2026-01-01T10:00:00+00:00")
@@ -49,8 +66,12 @@ async def test_ticks_are_persistent_with_deterministic_ids(
         await command.ack()
 
 
-async def test_an_unroutable_message_raises(amqp_url: str, amqp_namespace: str) -> None:
-    broker = Broker(BrokerSettings(amqp_url, amqp_namespace), service="test")
+async def test_an_unroutable_message_raises(
+    amqp_url: str, amqp_namespace: str, fast_publish: bool
+) -> None:
+    broker = Broker(
+        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
+    )
     await broker.start()
     try:
         async with await aio_pika.connect(amqp_url) as connection:
@@ -63,9 +84,11 @@ async def test_an_unroutable_message_raises(amqp_url: str, amqp_namespace: str) 
 
 
 async def test_a_message_that_keeps_failing_is_dead_lettered(
-    amqp_url: str, amqp_namespace: str
+    amqp_url: str, amqp_namespace: str, fast_publish: bool
 ) -> None:
-    broker = Broker(BrokerSettings(amqp_url, amqp_namespace), service="test")
+    broker = Broker(
+        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
+    )
     await broker.start()
     try:
         await broker.publish(Tick(PAGE, 1, "2026-01-01T10:00:00+00:00"))
@@ -90,13 +113,13 @@ async def test_a_message_that_keeps_failing_is_dead_lettered(
 
 
 async def test_publishing_while_the_broker_is_away_fails_fast_then_recovers(
-    amqp_url: str, amqp_namespace: str
+    amqp_url: str, amqp_namespace: str, fast_publish: bool
 ) -> None:
     parts = urlsplit(amqp_url)
     async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672) as proxy:
         netloc = f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}"
         settings = BrokerSettings(urlunsplit(parts._replace(netloc=netloc)), amqp_namespace)
-        broker = Broker(settings, service="test")
+        broker = Broker(settings, service="test", fast_publish=fast_publish)
         received: list[str] = []
 
         async def consume(message: aio_pika.abc.AbstractIncomingMessage) -> None:
@@ -132,3 +155,55 @@ async def test_publishing_while_the_broker_is_away_fails_fast_then_recovers(
             assert broker.has_consumers()
         finally:
             await broker.close()
+
+
+async def test_a_batch_is_confirmed_whole(
+    amqp_url: str, amqp_namespace: str, fast_publish: bool
+) -> None:
+    broker = Broker(
+        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
+    )
+    await broker.start()
+    ticks = [Tick(PAGE, 1, f"2026-01-01T10:{m // 60:02d}:{m % 60:02d}+00:00") for m in range(300)]
+    try:
+        await broker.publish_many(list(ticks))
+        assert (await broker.queue_depths())["ticks"] == len(ticks)
+    finally:
+        await broker.close()
+
+
+async def test_the_fast_path_fits_the_installed_aiormq(amqp_url: str) -> None:
+    # What would make it fall back in production: a newer aiormq, or a channel opened
+    # without what its confirms and returns rely on.
+    assert fast_path_refusal() is None
+    assert fast_path_refusal("7.3.0") is not None
+    async with await aio_pika.connect(amqp_url) as connection:
+        fit = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        assert _channel_refusal(await fit.get_underlay_channel()) is None
+        unfit = await connection.channel(publisher_confirms=True, on_return_raises=False)
+        assert "on_return_raises" in (_channel_refusal(await unfit.get_underlay_channel()) or "")
+
+
+async def test_a_channel_the_probe_refuses_publishes_through_aio_pika(
+    amqp_url: str, amqp_namespace: str
+) -> None:
+    broker = Broker(BrokerSettings(amqp_url, amqp_namespace), service="test")
+    await broker.start()  # declares the topology
+    await broker.close()
+    publisher = BatchPublisher(app_id="notion-batch-test")
+    assert publisher.fast
+    tick = Tick(PAGE, 1, "2026-01-01T10:00:00+00:00")
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
+        exchange = await channel.get_exchange(amqp_namespace)
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(2):
+                await publisher.publish(await channel.get_underlay_channel(), exchange, [tick])
+        (refused,) = [e for e in logs if e["event"] == "fast_publish_unavailable"]
+        assert "on_return_raises" in refused["reason"]
+        ticks = await channel.get_queue(Topology(amqp_namespace).ticks_queue)
+        for _ in range(2):
+            message = await ticks.get(timeout=5)
+            assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+            assert (message.message_id, message.type) == (tick.message_id, "tick")
+            await message.ack()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from functools import partial
-from typing import Any
 
 import aio_pika
 import aiormq
@@ -25,14 +23,11 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.connection import make_url
-from aiormq import spec
-from aiormq.abc import ChannelFrame
-from pamqp.body import ContentBody
-from pamqp.header import ContentHeader
 
 from notion_batch.common.config import BrokerSettings
 from notion_batch.common.errors import BrokerUnavailable
-from notion_batch.common.messaging.messages import BatchMessage, encode
+from notion_batch.common.messaging.fast_publish import BatchPublisher
+from notion_batch.common.messaging.messages import BatchMessage
 from notion_batch.common.messaging.topology import Topology
 
 log = structlog.get_logger(__name__)
@@ -43,8 +38,6 @@ MessageCallback = Callable[[AbstractIncomingMessage], Awaitable[None]]
 CONNECT_WAIT_SECONDS = 1.0
 #: Longest a close waits for aio-pika's close-callback tasks to finish.
 CLOSE_CALLBACKS_WAIT_SECONDS = 1.0
-#: AMQP delivery mode 2: the broker writes the message to disk (aio-pika's default is 1).
-PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 _AMQP_ERRORS: tuple[type[BaseException], ...] = (
     aio_pika.exceptions.AMQPException,
@@ -54,13 +47,6 @@ _AMQP_ERRORS: tuple[type[BaseException], ...] = (
     RuntimeError,  # aio-pika raises it for a channel or connection being closed or reopened
     asyncio.TimeoutError,
 )
-
-
-def _forget_message_id(
-    channel: aiormq.Channel, message_id: str, tag: int, _: asyncio.Future[Any]
-) -> None:
-    if channel.message_id_delivery_tag.get(message_id) == tag:
-        channel.message_id_delivery_tag.pop(message_id)
 
 
 class Broker:
@@ -73,11 +59,14 @@ class Broker:
         service: str,
         prefetch_count: int = 0,
         publish_timeout: float = 5.0,
+        fast_publish: bool = True,
     ) -> None:
+        """``fast_publish=False`` publishes through aio-pika's public path only (see
+        :mod:`.fast_publish`; tests of that path)."""
         self.topology = Topology(settings.namespace)
         self._settings = settings
         self._service = service
-        self._app_id = f"notion-batch-{service}"
+        self._publisher = BatchPublisher(app_id=f"notion-batch-{service}", fast=fast_publish)
         self._prefetch_count = prefetch_count
         self._publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
@@ -183,87 +172,18 @@ class Broker:
                 connection = self._connection
                 assert connection is not None
                 await connection.connected.wait()
-                channel = self._channel
+                channel, exchange = self._channel, self._exchange
                 assert channel is not None
+                assert exchange is not None
                 if channel.is_closed:
                     raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
                 underlay = await channel.get_underlay_channel()
-                assert isinstance(underlay, aiormq.Channel)
             async with asyncio.timeout(self._publish_timeout):
-                confirmations = await self._send(underlay, messages)
-                await asyncio.gather(*confirmations)
+                await self._publisher.publish(underlay, exchange, messages)
         except _AMQP_ERRORS as exc:
             raise BrokerUnavailable(
                 f"message broker unavailable: {type(exc).__name__}: {exc}".rstrip(": ")
             ) from exc
-
-    async def _send(
-        self, channel: aiormq.Channel, messages: list[BatchMessage]
-    ) -> list[asyncio.Future[Any]]:
-        """Write every message's frames to the socket at once; their confirms, to await.
-
-        What aiormq's ``basic_publish`` does for one message, done for the batch: a delivery
-        tag and a confirm future each (futures of the channel, so a closing channel fails
-        them), the message id mapped to its tag (so a returned message fails its future:
-        the channel has ``on_return_raises``), then one write of all the frames instead of a
-        write, a lock and a task per message — three quarters of the scheduler's CPU per
-        tick went there. Persistent, ``mandatory``, the message's deterministic id, as
-        before. Written against aiormq 7.2 (pinned); tests/integration/test_broker.py checks
-        the wire result, returns and confirms.
-        """
-        exchange = self.topology.exchange
-        frames: list[Any] = []
-        confirmations: list[asyncio.Future[Any]] = []
-        async with channel.lock:  # the channel's publish lock: tags in the order written
-            first_tag = channel.delivery_tag + 1
-            sent = False
-            try:
-                for m in messages:
-                    body = encode(m)
-                    if len(body) >= channel.max_content_size:  # ours are a few hundred bytes
-                        raise ValueError(f"{m.kind} body of {len(body)} bytes needs splitting")
-                    channel.delivery_tag += 1
-                    confirmation = channel.create_future()
-                    channel.confirmations[channel.delivery_tag] = confirmation
-                    channel.message_id_delivery_tag[m.message_id] = channel.delivery_tag
-                    confirmation.add_done_callback(
-                        partial(_forget_message_id, channel, m.message_id, channel.delivery_tag)
-                    )
-                    confirmations.append(confirmation)
-                    frames += (
-                        spec.Basic.Publish(
-                            exchange=exchange, routing_key=m.routing_key, mandatory=True
-                        ),
-                        ContentHeader(
-                            properties=spec.Basic.Properties(
-                                content_type="application/json",
-                                delivery_mode=PERSISTENT,
-                                message_id=m.message_id,
-                                message_type=m.kind,
-                                app_id=self._app_id,
-                            ),
-                            body_size=len(body),
-                        ),
-                        ContentBody(body),
-                    )
-                drain = channel.create_future()
-                await channel.write_queue.put(
-                    ChannelFrame.marshall(
-                        channel_number=channel.number, frames=frames, drain_future=drain
-                    )
-                )
-                sent = True
-                await drain
-            except BaseException:
-                if not sent:
-                    # The broker saw none of them: give the tags back, under the same lock.
-                    for tag in range(first_tag, channel.delivery_tag + 1):
-                        channel.confirmations.pop(tag, None)
-                    channel.delivery_tag = first_tag - 1
-                for confirmation in confirmations:
-                    confirmation.cancel()
-                raise
-        return confirmations
 
     async def consume(self, queue_name: str, callback: MessageCallback) -> None:
         """Attach a consumer (manual acks) that the robust channel restores after reconnects."""
