@@ -27,6 +27,12 @@ import structlog
 from notion_batch.common.config import RecordMode
 from notion_batch.common.db.leases import Lease
 from notion_batch.common.db.todos import OutboxItem, RunLogState, TodoRepository
+from notion_batch.common.errors import (
+    NotionAccessError,
+    NotionBlockRefused,
+    NotionRequestError,
+    NotionUnavailable,
+)
 from notion_batch.common.notion.blocks import (
     is_result_block,
     log_container,
@@ -35,12 +41,6 @@ from notion_batch.common.notion.blocks import (
     logged_todo_ids,
     run_log_title,
     todo_result_block,
-)
-from notion_batch.common.notion.errors import (
-    NotionAccessError,
-    NotionBlockRefused,
-    NotionRequestError,
-    NotionUnavailable,
 )
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.models import LogLine

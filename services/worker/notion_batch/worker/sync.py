@@ -9,9 +9,9 @@ import structlog
 from notion_batch.common.db.leases import Lease
 from notion_batch.common.db.todos import SyncedTodo, TodoRepository
 from notion_batch.common.db.warnings import NewWarning, WarningRepository
-from notion_batch.common.errors import NotionBatchError
-from notion_batch.common.notion.errors import (
+from notion_batch.common.errors import (
     NotionAccessError,
+    NotionBatchError,
     NotionRequestError,
     NotionUnavailable,
 )

@@ -1,5 +1,12 @@
 """The Notion port: every Notion call notion-batch makes goes through :class:`NotionGateway`."""
 
+from notion_batch.common.errors import (
+    NotionAccessError,
+    NotionBlockRefused,
+    NotionError,
+    NotionRequestError,
+    NotionUnavailable,
+)
 from notion_batch.common.notion.blocks import (
     LOG_MARKER,
     is_log_container,
@@ -9,13 +16,6 @@ from notion_batch.common.notion.blocks import (
     logged_todo_ids,
     todo_result_block,
     truncate,
-)
-from notion_batch.common.notion.errors import (
-    NotionAccessError,
-    NotionBlockRefused,
-    NotionError,
-    NotionRequestError,
-    NotionUnavailable,
 )
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.models import (

@@ -25,19 +25,19 @@ from notion_client.client import ClientOptions
 from notion_client.errors import NotionClientErrorBase
 
 from notion_batch.common.config import NotionSettings
-from notion_batch.common.metrics import (
-    get_metrics,
-    notion_error_code_label,
-    notion_status_label,
-)
-from notion_batch.common.notion.blocks import plain_text
-from notion_batch.common.notion.errors import (
+from notion_batch.common.errors import (
     NotionAccessError,
     NotionBlockRefused,
     NotionError,
     NotionRequestError,
     NotionUnavailable,
 )
+from notion_batch.common.metrics import (
+    get_metrics,
+    notion_error_code_label,
+    notion_status_label,
+)
+from notion_batch.common.notion.blocks import plain_text
 from notion_batch.common.notion.models import PageInfo, PageRead, TodoBlock, UnreadableBlock
 from notion_batch.common.notion.ratelimit import (
     PausableRateLimiter,
