@@ -20,8 +20,8 @@ from notion_batch.common.config import (
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.crashes import CrashRepository
 from notion_batch.common.db.leases import LeaseRepository
+from notion_batch.common.db.notion_budget import SharedRateLimiter
 from notion_batch.common.db.pool import pool_context
-from notion_batch.common.db.ratelimit import SharedRateLimiter
 from notion_batch.common.db.todos import TodoRepository
 from notion_batch.common.db.warnings import WarningRepository
 from notion_batch.common.db.webhooks import WebhookRepository
@@ -29,7 +29,7 @@ from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import get_metrics
 from notion_batch.common.notion.gateway import NotionGateway
-from notion_batch.common.notion.ratelimit import RateLimiter, TokenBucketLimiter
+from notion_batch.common.notion.pacing import RateLimiter, TokenBucketLimiter
 from notion_batch.common.ops_server import serve_ops
 from notion_batch.common.readiness import ServiceReadiness
 from notion_batch.worker.consumer import TickConsumer

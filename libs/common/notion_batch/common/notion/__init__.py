@@ -25,7 +25,7 @@ from notion_batch.common.notion.models import (
     TodoBlock,
     UnreadableBlock,
 )
-from notion_batch.common.notion.ratelimit import (
+from notion_batch.common.notion.pacing import (
     PausableRateLimiter,
     RateLimiter,
     TokenBucketLimiter,

@@ -39,7 +39,7 @@ from notion_batch.common.metrics import (
 )
 from notion_batch.common.notion.blocks import plain_text
 from notion_batch.common.notion.models import PageInfo, PageRead, TodoBlock, UnreadableBlock
-from notion_batch.common.notion.ratelimit import (
+from notion_batch.common.notion.pacing import (
     PausableRateLimiter,
     RateLimiter,
     TokenBucketLimiter,

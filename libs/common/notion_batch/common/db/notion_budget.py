@@ -1,4 +1,4 @@
-"""A Notion rate limit shared by the whole fleet, kept in PostgreSQL.
+"""The fleet-wide Notion budget: one token bucket per integration, kept in PostgreSQL.
 
 Each Notion request first reserves a slot in the integration's token bucket (one short UPDATE
 on one row) and sleeps until the slot is due. Reservations are served in arrival order, so the

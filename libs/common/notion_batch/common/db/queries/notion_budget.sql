@@ -1,4 +1,4 @@
--- The shared Notion rate limit. Run by db/ratelimit.py.
+-- The fleet-wide Notion budget (a token bucket per integration). Run by db/notion_budget.py.
 
 
 -- name: rate_reserve

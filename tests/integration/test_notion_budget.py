@@ -7,8 +7,8 @@ import time
 import asyncpg
 
 from notion_batch.common.config import DatabaseSettings
+from notion_batch.common.db.notion_budget import SharedRateLimiter, integration_key
 from notion_batch.common.db.pool import pool_context
-from notion_batch.common.db.ratelimit import SharedRateLimiter, integration_key
 
 TOKEN = "secret_rate0123456789"
 
