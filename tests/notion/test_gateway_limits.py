@@ -7,7 +7,7 @@ import pytest
 
 from notion_batch.common.notion import LogLine, NotionBlockRefused, NotionGateway, log_line_block
 from notion_batch.common.notion.blocks import MAX_TEXT_LENGTH, plain_text
-from notion_batch.common.notion.gateway import MAX_REQUEST_BYTES, chunk_blocks, encoded_size
+from notion_batch.common.notion.request_limits import MAX_REQUEST_BYTES, chunk_blocks, encoded_size
 from notion_batch.emulator import RunningEmulator
 
 KOREAN = "다람쥐헌쳇바퀴에타고파"  # 11 syllables, 3 bytes each in UTF-8

@@ -2,21 +2,22 @@
 
 The SDK's own retries are off; every attempt, retries included, first waits for the rate
 limiter, and :class:`~notion_batch.common.notion.retry.RetryPolicy` decides what happens after a
-failure. SDK and httpx exceptions are translated into :mod:`.errors` here and nowhere else.
+failure. SDK and httpx exceptions are caught here and nowhere else: classified by
+:func:`~notion_batch.common.notion.retry.classify`, then turned into the port's errors by
+:func:`~notion_batch.common.notion.translate.error_for`. What Notion accepts in one request
+lives in :mod:`.request_limits`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Self, cast
 
 import httpx
 import structlog
@@ -44,22 +45,19 @@ from notion_batch.common.notion.pacing import (
     RateLimiter,
     TokenBucketLimiter,
 )
-from notion_batch.common.notion.retry import Decision, Failure, RetryPolicy, classify
+from notion_batch.common.notion.request_limits import PAGE_SIZE, chunk_blocks
+from notion_batch.common.notion.retry import RetryPolicy, classify
+from notion_batch.common.notion.translate import (
+    BLOCK_REFUSALS,
+    TargetKind,
+    error_for,
+    is_trash_refusal,
+    only_this_subtree,
+)
 from notion_batch.common.notion.transport import AiohttpTransport
 
 log = structlog.get_logger(__name__)
 
-PAGE_SIZE = 100
-MAX_CHILDREN_PER_APPEND = 100
-MAX_BLOCKS_PER_APPEND = 1000
-#: Notion's 500 KB per request (D/reference/request-limits), counted in encoded bytes of the
-#: JSON body; the margin leaves room for the envelope's other keys (``after``/``position``).
-MAX_REQUEST_BYTES = 500_000
-_ENVELOPE_BYTES = 1_000
-#: Answers to an edit that concern that block only: the block is trashed (400
-#: validation_error "Can't edit block that is archived…", seen: gh/dvanoni/notero#704), not
-#: editable, deleted or unshared. 401 is about the token, so it is not among them.
-_BLOCK_REFUSALS = frozenset({400, 403, 404})
 #: Blocks whose children are not this page's work: child pages and databases hold another
 #: page's content; a ``template`` block's children are what its button would copy, not to-dos
 #: (templates cannot be created since 2023-03-27 but old pages still hold them:
@@ -95,22 +93,6 @@ def _children_source(block: dict[str, Any], block_id: str) -> str:
     return block_id
 
 
-def _only_this_subtree(error: NotionError) -> bool:
-    """Whether a failure to list a block's children costs that subtree only: Notion's 4xx
-    about the block (400 unsupported type, 403, 404 unshared synced original). A 401 is about
-    the token, a 429 or 5xx about Notion: those stop the reading."""
-    status = error.status
-    return (
-        isinstance(error, NotionAccessError | NotionRequestError)
-        and status is not None
-        and 400 <= status < 500
-        and status not in (401, 429)
-    )
-
-
-TargetKind = Literal["page", "block"]
-
-
 def canonical_id(value: str) -> str:
     """Lowercase dashed UUID of a Notion id given dashed or as 32 hex digits."""
     try:
@@ -119,67 +101,6 @@ def canonical_id(value: str) -> str:
         raise NotionRequestError(
             f"not a Notion id: {str(value)[:80]!r}", status=None, code="invalid_id"
         ) from None
-
-
-def _count_blocks(block: dict[str, Any]) -> int:
-    payload = block.get(str(block.get("type")))
-    nested = payload.get("children") if isinstance(payload, dict) else None
-    if nested is None:
-        nested = block.get("children")
-    if not isinstance(nested, list):
-        return 1
-    return 1 + sum(_count_blocks(child) for child in nested if isinstance(child, dict))
-
-
-def encoded_size(value: Any) -> int:
-    """Bytes of ``value`` as the SDK sends it: httpx's ``json=`` encoding (0.28: compact,
-    ``ensure_ascii=False``, UTF-8), so a Korean character counts 3 bytes, not 6."""
-    return len(
-        json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    )
-
-
-def chunk_blocks(
-    blocks: Sequence[dict[str, Any]], *, max_bytes: int = MAX_REQUEST_BYTES
-) -> list[list[dict[str, Any]]]:
-    """Split into appends Notion accepts: ≤ 100 top-level blocks, ≤ 1,000 blocks in all and
-    ≤ ``max_bytes`` of encoded JSON body (Notion's 500 KB; D/reference/request-limits).
-
-    A single block heavier than the limit goes alone: splitting it is not ours to do (the
-    blocks we build keep far below it, their texts being cut at 2,000 characters).
-    """
-    budget = max_bytes - _ENVELOPE_BYTES
-    chunks: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    weight = 0
-    used = 0
-    for block in blocks:
-        size = _count_blocks(block)
-        # One byte per block for the comma between array items.
-        nbytes = encoded_size(block) + 1
-        if current and (
-            len(current) >= MAX_CHILDREN_PER_APPEND
-            or weight + size > MAX_BLOCKS_PER_APPEND
-            or used + nbytes > budget
-        ):
-            chunks.append(current)
-            current, weight, used = [], 0, 0
-        current.append(block)
-        weight += size
-        used += nbytes
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _is_trash_refusal(error: NotionError) -> bool:
-    """Notion's 400 for an edit of a trashed block or of one under a trashed ancestor (its
-    messages say "archived", seen: gh/dvanoni/notero#704)."""
-    return (
-        error.status == 400
-        and error.code == "validation_error"
-        and "archived" in (error.detail or "").lower()
-    )
 
 
 def _page_title(page: dict[str, Any]) -> str:
@@ -227,12 +148,7 @@ class NotionGateway:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     # -- the port ----------------------------------------------------------------------------
@@ -287,7 +203,7 @@ class NotionGateway:
                 ("block", bid),
             )
         except (NotionAccessError, NotionRequestError) as exc:
-            if exc.status not in _BLOCK_REFUSALS:
+            if exc.status not in BLOCK_REFUSALS:
                 raise
             raise NotionBlockRefused(
                 exc.message,
@@ -295,7 +211,7 @@ class NotionGateway:
                 code=exc.code,
                 detail=exc.detail,
                 block_id=bid,
-                trashed=_is_trash_refusal(exc),
+                trashed=is_trash_refusal(exc),
             ) from None
 
     async def append_blocks(self, parent_id: str, blocks: Sequence[dict[str, Any]]) -> list[str]:
@@ -354,7 +270,7 @@ class NotionGateway:
             try:
                 await self._collect_todos(source, "block", scan)
             except NotionError as error:
-                if not _only_this_subtree(error):
+                if not only_this_subtree(error):
                     raise
                 skipped = UnreadableBlock(
                     block_id=block_id,
@@ -445,10 +361,9 @@ class NotionGateway:
                         retry_after_s=failure.retry_after,
                         target=target[1],
                     )
-                    error = self._error(operation, target, failure, decision, attempt)
-                    if failure.status is not None:
-                        error.notion_message = self._redact(failure.message)
-                    raise error from None
+                    raise error_for(
+                        operation, target, failure, decision, attempt, redact=self._redact
+                    ) from None
                 log.warning(
                     "notion_request_retry",
                     operation=operation,
@@ -472,49 +387,3 @@ class NotionGateway:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[redacted]") if self._token else text
-
-    def _error(
-        self,
-        operation: str,
-        target: tuple[TargetKind, str],
-        failure: Failure,
-        decision: Decision,
-        attempts: int,
-    ) -> NotionError:
-        kind, target_id = target
-        status, code = failure.status, failure.code
-        what = f"Notion {kind} {target_id}"
-        detail = self._redact(failure.message)
-        if status == 401:
-            message = "Notion rejected the integration token (401 unauthorized): check NOTION_TOKEN"
-            return NotionAccessError(message, status=status, code=code, detail=detail)
-        if status == 403:
-            message = (
-                f"The integration is not allowed to {operation.replace('_', ' ')} on {what} "
-                "(403 restricted_resource): check the integration's capabilities"
-            )
-            return NotionAccessError(message, status=status, code=code, detail=detail)
-        if status == 404:
-            message = f"{what} was not found or is not shared with the integration"
-            return NotionAccessError(message, status=status, code=code, detail=detail)
-        if decision.reason == "permanent":
-            message = self._redact(
-                f"Notion refused {operation} on {what}: {status} {code}: {failure.message}"
-            )
-            return NotionRequestError(message, status=status, code=code, detail=detail)
-        answer = f"{status} {code}" if status is not None else code
-        message = f"Notion is unavailable: {operation} on {what} failed ({answer})"
-        if decision.reason == "retry_after_too_long":
-            message += f"; Notion asks to wait {failure.retry_after:g}s"
-        elif decision.ambiguous:
-            message += "; the write may have been applied, reconcile before retrying"
-        else:
-            message += f" after {attempts} attempt{'s' if attempts != 1 else ''}"
-        return NotionUnavailable(
-            self._redact(message),
-            status=status,
-            code=code,
-            retry_after=failure.retry_after,
-            ambiguous=decision.ambiguous,
-            attempts=attempts,
-        )
