@@ -34,12 +34,16 @@ def fast_publish(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
 
+def _broker(amqp_url: str, amqp_namespace: str, fast_publish: bool) -> Broker:
+    return Broker(
+        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
+    )
+
+
 async def test_ticks_are_persistent_with_deterministic_ids(
     amqp_url: str, amqp_namespace: str, fast_publish: bool
 ) -> None:
-    broker = Broker(
-        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
-    )
+    broker = _broker(amqp_url, amqp_namespace, fast_publish)
     await broker.start()
     try:
         tick = Tick(PAGE, 3, "2026-01-01T10:00:00+00:00")
@@ -69,9 +73,7 @@ async def test_ticks_are_persistent_with_deterministic_ids(
 async def test_an_unroutable_message_raises(
     amqp_url: str, amqp_namespace: str, fast_publish: bool
 ) -> None:
-    broker = Broker(
-        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
-    )
+    broker = _broker(amqp_url, amqp_namespace, fast_publish)
     await broker.start()
     try:
         async with await aio_pika.connect(amqp_url) as connection:
@@ -86,9 +88,7 @@ async def test_an_unroutable_message_raises(
 async def test_a_message_that_keeps_failing_is_dead_lettered(
     amqp_url: str, amqp_namespace: str, fast_publish: bool
 ) -> None:
-    broker = Broker(
-        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
-    )
+    broker = _broker(amqp_url, amqp_namespace, fast_publish)
     await broker.start()
     try:
         await broker.publish(Tick(PAGE, 1, "2026-01-01T10:00:00+00:00"))
@@ -160,9 +160,7 @@ async def test_publishing_while_the_broker_is_away_fails_fast_then_recovers(
 async def test_a_batch_is_confirmed_whole(
     amqp_url: str, amqp_namespace: str, fast_publish: bool
 ) -> None:
-    broker = Broker(
-        BrokerSettings(amqp_url, amqp_namespace), service="test", fast_publish=fast_publish
-    )
+    broker = _broker(amqp_url, amqp_namespace, fast_publish)
     await broker.start()
     ticks = [Tick(PAGE, 1, f"2026-01-01T10:{m // 60:02d}:{m % 60:02d}+00:00") for m in range(300)]
     try:
