@@ -59,6 +59,17 @@ def backoff_seconds(
     return delay
 
 
+def _delivery_log(delivery: Delivery) -> structlog.stdlib.BoundLogger:
+    """The logger of one attempt of one delivery: each of its events names these."""
+    bound: structlog.stdlib.BoundLogger = log.bind(
+        notion_page_id=delivery.summary.notion_page_id,
+        batch_run_id=delivery.run_id,
+        channel=delivery.channel,
+        attempt=delivery.attempt,
+    )
+    return bound
+
+
 class Notifier:
     """Writes summaries of ended runs and delivers them on the configured channels."""
 
@@ -150,6 +161,7 @@ class Notifier:
 
     async def _deliver(self, delivery: Delivery) -> None:
         settings = self._settings
+        dlog = _delivery_log(delivery)
         if delivery.age_seconds > settings.max_age_seconds:
             await self._abandon(
                 delivery,
@@ -172,23 +184,13 @@ class Notifier:
         except Exception as exc:
             # A bug of ours (formatting, a library's surprise): logged with its traceback and
             # retried like a failure, so that one summary cannot stop the others.
-            log.exception(
-                "notification_crashed",
-                notion_page_id=delivery.summary.notion_page_id,
-                batch_run_id=delivery.run_id,
-                channel=delivery.channel,
-                attempt=delivery.attempt,
-            )
+            dlog.exception("notification_crashed")
             error = f"crashed: {type(exc).__name__}"
         else:
             await self._notifications.delivered(delivery)
             self._metrics.notifications.labels(channel=delivery.channel, outcome="delivered").inc()
-            log.info(
+            dlog.info(
                 "notification_delivered",
-                notion_page_id=delivery.summary.notion_page_id,
-                batch_run_id=delivery.run_id,
-                channel=delivery.channel,
-                attempt=delivery.attempt,
                 end_reason=delivery.summary.end_reason,
                 answer=self._clean(answer),
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
@@ -206,12 +208,8 @@ class Notifier:
             delivery, delay_seconds=delay, error=self._clean(error)
         )
         self._metrics.notifications.labels(channel=delivery.channel, outcome="failed").inc()
-        log.warning(
+        dlog.warning(
             "notification_failed",
-            notion_page_id=delivery.summary.notion_page_id,
-            batch_run_id=delivery.run_id,
-            channel=delivery.channel,
-            attempt=delivery.attempt,
             error=self._clean(error),
             retry_in_s=round(delay, 3),
         )
@@ -220,14 +218,7 @@ class Notifier:
         error = self._clean(error)
         await self._notifications.abandon(delivery, error=error)
         self._metrics.notifications.labels(channel=delivery.channel, outcome="abandoned").inc()
-        log.error(
-            "notification_abandoned",
-            notion_page_id=delivery.summary.notion_page_id,
-            batch_run_id=delivery.run_id,
-            channel=delivery.channel,
-            attempt=delivery.attempt,
-            error=error,
-        )
+        _delivery_log(delivery).error("notification_abandoned", error=error)
 
     def _clean(self, text: str) -> str:
         """``text`` without the configured secrets: it is logged and stored in the database."""

@@ -9,6 +9,8 @@ so it moves again by itself as soon as anything can move it; ``batch_recovered``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import structlog
 
@@ -17,9 +19,18 @@ from notion_batch.common.errors import UnavailableError
 from notion_batch.common.metrics import get_metrics
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 #: Batches marked or cleared per statement.
 BATCH = 500
+
+
+async def _in_batches(step: Callable[[int], Awaitable[Sequence[T]]]) -> AsyncIterator[Sequence[T]]:
+    """What ``step(BATCH)`` returns, statement after statement, until one comes back short."""
+    while rows := await step(BATCH):
+        yield rows
+        if len(rows) < BATCH:
+            return
 
 
 class StallWatch:
@@ -30,7 +41,7 @@ class StallWatch:
 
     async def look(self) -> None:
         """One look: clear the stalls that ended, mark the new ones, refresh the gauge."""
-        while recovered := await self._stalls.clear(BATCH):
+        async for recovered in _in_batches(self._stalls.clear):
             for r in recovered:
                 log.info(
                     "batch_recovered",
@@ -39,9 +50,7 @@ class StallWatch:
                     status=r.status,
                     stalled_for_s=round(r.stalled_for_seconds, 1),
                 )
-            if len(recovered) < BATCH:
-                break
-        while stalled := await self._stalls.mark(BATCH):
+        async for stalled in _in_batches(self._stalls.mark):
             for s in stalled:
                 log.warning(
                     "batch_stalled",
@@ -50,8 +59,6 @@ class StallWatch:
                     no_progress_since=s.since.isoformat(),
                 )
             self._metrics.batches_stalled_total.inc(len(stalled))
-            if len(stalled) < BATCH:
-                break
         self._metrics.stalled_batches.set(await self._stalls.count())
 
     async def run(self) -> None:

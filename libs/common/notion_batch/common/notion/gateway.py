@@ -340,6 +340,15 @@ class NotionGateway:
                         integration=self._integration, operation=operation
                     ).inc()
                 decision = self._policy.decide(failure, attempt=attempt, idempotent=idempotent)
+                # What both events of a failed attempt (given up, or retried) tell.
+                attempt_log = log.bind(
+                    operation=operation,
+                    error=failure.message,
+                    status=failure.status,
+                    code=failure.code,
+                    attempt=attempt,
+                    target=target[1],
+                )
                 if decision.pause_all and isinstance(self._limiter, PausableRateLimiter):
                     # Before giving up too: a Retry-After longer than this call waits still
                     # holds back every other call of the integration through the shared limiter.
@@ -350,30 +359,15 @@ class NotionGateway:
                         metrics.notion_errors.labels(
                             code=notion_error_code_label(failure.code)
                         ).inc()
-                    log.warning(
+                    attempt_log.warning(
                         "notion_request_failed",
-                        operation=operation,
-                        error=failure.message,
-                        status=failure.status,
-                        code=failure.code,
-                        attempt=attempt,
                         reason=decision.reason,
                         retry_after_s=failure.retry_after,
-                        target=target[1],
                     )
                     raise error_for(
                         operation, target, failure, decision, attempt, redact=self._redact
                     ) from None
-                log.warning(
-                    "notion_request_retry",
-                    operation=operation,
-                    error=failure.message,
-                    status=failure.status,
-                    code=failure.code,
-                    attempt=attempt,
-                    delay_s=round(decision.delay, 3),
-                    target=target[1],
-                )
+                attempt_log.warning("notion_request_retry", delay_s=round(decision.delay, 3))
                 await asyncio.sleep(decision.delay)
                 continue
             metrics.notion_requests.labels(
