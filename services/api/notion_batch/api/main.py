@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 
@@ -37,8 +36,9 @@ from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.db.pool import create_pool
 from notion_batch.common.db.webhooks import WebhookRepository
-from notion_batch.common.errors import ConfigError, UnavailableError
+from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import handler_names
+from notion_batch.common.lifecycle import exit_on_error
 from notion_batch.common.logging import configure_logging
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics, get_metrics
@@ -127,12 +127,9 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
 
 
 def main() -> None:
-    try:
+    with exit_on_error("api"):
         settings = ApiSettings.from_env()
         app = create_app(settings)
-    except ConfigError as exc:
-        print(f"notion-batch-api: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
     configure_logging(settings.log, service="api", secrets=settings.notion_webhook_tokens.values())
     log.info(
         "api_starting",
@@ -145,7 +142,7 @@ def main() -> None:
         # Names only: which integrations accept Notion webhook events (a token is configured).
         notion_webhooks=sorted(settings.notion_webhook_tokens),
     )
-    try:
+    with exit_on_error("api"):
         web.run_app(
             app,
             host=settings.host,
@@ -154,6 +151,3 @@ def main() -> None:
             access_log=None,
             shutdown_timeout=10,
         )
-    except UnavailableError as exc:
-        print(f"notion-batch-api: {exc}", file=sys.stderr)
-        sys.exit(1)
