@@ -21,19 +21,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from notion_batch.common.config import (
-    SCHEDULER_OPS_PORT,
-    WORKER_OPS_PORT,
-    ApiSettings,
-    DatabaseSettings,
-    Env,
-    LogSettings,
-    OpsSettings,
-    SchedulerSettings,
-    WorkerSettings,
-)
+from notion_batch.api.settings import ApiSettings
+from notion_batch.common.config import DatabaseSettings, Env, LogSettings, OpsSettings
 from notion_batch.common.metrics import Metrics
 from notion_batch.emulator.main import load_settings as load_emulator_settings
+from notion_batch.scheduler.settings import SCHEDULER_OPS_PORT, SchedulerSettings
+from notion_batch.worker.settings import WORKER_OPS_PORT, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from notion_batch.common.config import WorkerSettings
 from notion_batch.common.errors import ConfigError
-from notion_batch.common.handlers import (
+from notion_batch.common.handlers import HandlerContext, Outcome, Todo, handler_names
+from notion_batch.worker.errors import HandlerUnavailable
+from notion_batch.worker.handlers import (
     BUILTIN_HANDLERS,
-    HandlerContext,
-    Outcome,
-    Todo,
+    Handlers,
+    complete,
     discover,
-    handler_names,
     load,
+    open_handlers,
     resolve,
 )
-from notion_batch.worker.handlers import Handlers, HandlerUnavailable, complete, open_handlers
-from notion_batch.worker.webhook import WebhookHandler
+from notion_batch.worker.http_handler import WebhookHandler
+from notion_batch.worker.settings import WorkerSettings
 
 BASE = {
     "DATABASE_URL": "postgresql://u@localhost/db",

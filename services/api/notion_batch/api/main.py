@@ -31,7 +31,7 @@ from notion_batch.api.middlewares import MAX_BODY_BYTES, body_limit, json_errors
 from notion_batch.api.openapi import build_document
 from notion_batch.api.ratelimit import rate_limit_middleware
 from notion_batch.api.routes import setup_routes
-from notion_batch.common.config import ApiSettings
+from notion_batch.api.settings import ApiSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.db.pool import create_pool
