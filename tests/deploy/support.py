@@ -41,7 +41,7 @@ def _makefile_packages() -> tuple[str, ...]:
 #: Where the product's code lives (tests excluded): the Makefile's PACKAGES, the one list.
 PACKAGE_DIRS = _makefile_packages()
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_ENV_METHODS = frozenset({"string", "optional", "integer", "number", "choice", "url"})
+_ENV_METHODS = frozenset({"string", "optional", "integer", "number", "choice", "url", "http_url"})
 _LOG_LEVELS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
 
 
