@@ -44,7 +44,7 @@ help:
 	@echo "make run    start api + scheduler + workers (+ the Notion emulator when NOTION_TOKEN is unset)"
 	@echo "make test   run the whole test suite against real PostgreSQL and RabbitMQ"
 	@echo "make soak   the randomized fault soak, 100 rounds (SOAK_ARGS='--seed S --rounds N')"
-	@echo "make lint   ruff + mypy"
+	@echo "make lint   ruff + mypy + no import circle"
 
 install: $(STAMP)
 
@@ -82,9 +82,10 @@ bench-quick: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check_import_cycles.py
 	$(BIN)/mypy libs/common services/api/notion_batch services/scheduler/notion_batch \
 		services/worker/notion_batch services/cli/notion_batch emulator/notion_batch bench/run.py \
-		bench/probe.py \
+		bench/probe.py scripts/check_import_cycles.py \
 		examples/notion-batch-plugin-example/src tests
 
 format: install

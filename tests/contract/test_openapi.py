@@ -21,7 +21,7 @@ from openapi_spec_validator import validate
 from notion_batch.api.main import create_app
 from notion_batch.api.openapi import build_document
 from notion_batch.api.routes import STATIC_PREFIX
-from notion_batch.common.config import ApiSettings
+from notion_batch.api.settings import ApiSettings
 from notion_batch.common.errors import InvalidPageId
 from notion_batch.common.ids import PAGE_ID_PATTERN, PATH_PAGE_ID_PATTERN, canonical_page_id
 from tests.contract.openapi_check import OpenApiCheck

@@ -21,19 +21,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from notion_batch.common.config import (
-    SCHEDULER_OPS_PORT,
-    WORKER_OPS_PORT,
-    ApiSettings,
-    DatabaseSettings,
-    Env,
-    LogSettings,
-    OpsSettings,
-    SchedulerSettings,
-    WorkerSettings,
-)
+from notion_batch.api.settings import ApiSettings
+from notion_batch.common.config import DatabaseSettings, Env, LogSettings, OpsSettings
 from notion_batch.common.metrics import Metrics
 from notion_batch.emulator.main import load_settings as load_emulator_settings
+from notion_batch.scheduler.settings import SCHEDULER_OPS_PORT, SchedulerSettings
+from notion_batch.worker.settings import WORKER_OPS_PORT, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -48,7 +41,7 @@ def _makefile_packages() -> tuple[str, ...]:
 #: Where the product's code lives (tests excluded): the Makefile's PACKAGES, the one list.
 PACKAGE_DIRS = _makefile_packages()
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_ENV_METHODS = frozenset({"string", "optional", "integer", "number", "choice", "url"})
+_ENV_METHODS = frozenset({"string", "optional", "integer", "number", "choice", "url", "http_url"})
 _LOG_LEVELS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
 
 

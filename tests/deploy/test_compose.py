@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from notion_batch.common.config import DEFAULT_WORKER_DRAIN_SECONDS as DRAIN_SECONDS
+from notion_batch.worker.settings import DEFAULT_WORKER_DRAIN_SECONDS as DRAIN_SECONDS
 from tests.deploy import support
 from tests.deploy.conftest import read_yaml
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
-from notion_batch.common.config import DEFAULT_WORKER_DRAIN_SECONDS as DRAIN_SECONDS
 from notion_batch.common.messaging.topology import Topology
 from notion_batch.common.ops_server import DEFAULT_CHECK_TIMEOUT_SECONDS
+from notion_batch.worker.settings import DEFAULT_WORKER_DRAIN_SECONDS as DRAIN_SECONDS
 from tests.deploy import kustomize, support
 from tests.deploy.conftest import K8S, OVERLAYS
 

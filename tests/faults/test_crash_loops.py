@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from notion_batch.common.config import DEFAULT_WORKER_CRASH_LIMIT
+from notion_batch.worker.settings import DEFAULT_WORKER_CRASH_LIMIT
 from tests.e2e.stack import wait_for
 from tests.faults.harness import FaultStack, death_reason
 

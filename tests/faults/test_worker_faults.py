@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from notion_batch.common.config import DEFAULT_WORKER_DRAIN_SECONDS as DRAIN_SECONDS
 from notion_batch.worker.recorder import CHECK_CONCURRENCY
+from notion_batch.worker.settings import DEFAULT_WORKER_DRAIN_SECONDS as DRAIN_SECONDS
 from tests.e2e.stack import wait_for
 from tests.faults.harness import FaultStack, after, parse_events, pick, worker_pid
 

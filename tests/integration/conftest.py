@@ -9,7 +9,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from notion_batch.api.main import create_app
-from notion_batch.common.config import NOTION_VERSION, ApiSettings, NotionSettings
+from notion_batch.api.settings import ApiSettings
+from notion_batch.common.config import NOTION_VERSION, NotionSettings
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.retry import RetryPolicy
 from notion_batch.emulator import EmulatorConfig, RunningEmulator, run_emulator

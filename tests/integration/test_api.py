@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from notion_batch.api.main import create_app
-from notion_batch.common.config import ApiSettings
+from notion_batch.api.settings import ApiSettings
 from notion_batch.common.messaging.messages import StartBatch, StopBatch, decode
 from notion_batch.common.messaging.topology import Topology
 from tests.integration.conftest import ApiClientFactory

@@ -15,7 +15,7 @@ import structlog
 from aiohttp.test_utils import TestClient
 
 from notion_batch.api.main import create_app
-from notion_batch.common.config import ApiSettings
+from notion_batch.api.settings import ApiSettings
 from notion_batch.common.errors import ConfigError
 from tests.integration.conftest import ApiClientFactory
 

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from notion_batch.api.main import create_app
-from notion_batch.common.config import ApiSettings
+from notion_batch.api.settings import ApiSettings
 from tests.support.tcp_proxy import TcpProxy
 
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"

@@ -18,11 +18,12 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from notion_batch.common.config import Env, NotifySettings
+from notion_batch.common.config import Env
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StoppedBatch
 from notion_batch.common.db.notifications import NotificationRepository
 from notion_batch.scheduler.notifications import open_channels
 from notion_batch.scheduler.notifier import Notifier
+from notion_batch.scheduler.settings import NotifySettings
 from tests.e2e.stack import free_port, wait_for
 from tests.support.smtp_server import Certificate, make_certificate, smtp_server
 from tests.support.webhook_receiver import Answer, webhook_receiver

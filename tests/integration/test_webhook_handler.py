@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from notion_batch.common.config import WorkerSettings
 from notion_batch.common.handlers import HandlerContext, Outcome, Todo
+from notion_batch.worker.errors import WebhookFailed
 from notion_batch.worker.handlers import Handler, open_handlers
-from notion_batch.worker.webhook import WebhookFailed
+from notion_batch.worker.settings import WorkerSettings
 from tests.e2e.stack import free_port
 from tests.support.webhook_receiver import Answer, Receiver, webhook_receiver
 

@@ -11,13 +11,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from notion_batch.common.config import WorkerSettings
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import RunningEmulator
 from notion_batch.worker.handlers import HandlerContext, Handlers, open_handlers
 from notion_batch.worker.main import build_processor
+from notion_batch.worker.settings import WorkerSettings
 from notion_batch.worker.tick import TickPolicy, TickProcessor
 from tests.support.webhook_receiver import Answer, Receiver, webhook_receiver
 

@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from notion_batch.common.config import RecordMode
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
 from notion_batch.common.db.todos import TodoRepository
 from notion_batch.common.messaging.messages import Tick
@@ -24,6 +23,7 @@ from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import Fault, RunningEmulator
 from notion_batch.worker.handlers import Handler, Outcome, Todo, complete
 from notion_batch.worker.main import build_processor
+from notion_batch.worker.settings import RecordMode
 from notion_batch.worker.tick import TickPolicy, TickProcessor
 
 POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)

@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
-from notion_batch.common.config import ApiSettings, WorkerSettings
+from notion_batch.api.settings import ApiSettings
 from notion_batch.common.errors import ConfigError
+from notion_batch.worker.settings import WorkerSettings
 
 BASE = {
     "DATABASE_URL": "postgresql://u@localhost/db",

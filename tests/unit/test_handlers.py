@@ -17,20 +17,26 @@ from pathlib import Path
 
 import pytest
 
-from notion_batch.common.config import WorkerSettings
 from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import (
-    BUILTIN_HANDLERS,
+    BUILTIN_HANDLER_NAMES,
     HandlerContext,
     Outcome,
     Todo,
-    discover,
     handler_names,
+)
+from notion_batch.worker.errors import HandlerUnavailable
+from notion_batch.worker.handlers import (
+    BUILTIN_HANDLERS,
+    Handlers,
+    complete,
+    discover,
     load,
+    open_handlers,
     resolve,
 )
-from notion_batch.worker.handlers import Handlers, HandlerUnavailable, complete, open_handlers
-from notion_batch.worker.webhook import WebhookHandler
+from notion_batch.worker.http_handler import WebhookHandler
+from notion_batch.worker.settings import WorkerSettings
 
 BASE = {
     "DATABASE_URL": "postgresql://u@localhost/db",
@@ -101,6 +107,26 @@ def test_the_built_ins_are_registered_by_name() -> None:
     assert discover()["complete"] == "notion_batch.worker.handlers:complete"
     assert load("complete") is complete
     assert resolve("webhook") == BUILTIN_HANDLERS["webhook"]
+
+
+def test_the_worker_runs_every_built_in_name_the_api_accepts() -> None:
+    assert set(BUILTIN_HANDLERS) == set(BUILTIN_HANDLER_NAMES)
+    assert set(discover()) == set(handler_names())
+
+
+def test_the_names_are_known_without_importing_the_worker() -> None:
+    # What the API does to validate a start's "handler": common alone, no worker module.
+    code = (
+        "import sys\n"
+        "from notion_batch.common.handlers import handler_names\n"
+        "import notion_batch.api.main\n"
+        "assert 'complete' in handler_names() and 'webhook' in handler_names()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('notion_batch.worker')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "[]"
 
 
 def test_a_plugin_is_discovered_through_its_entry_point(

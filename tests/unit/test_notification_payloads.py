@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notion_batch.common.config import EmailSettings, Env, NotifySettings
+from notion_batch.common.config import Env
 from notion_batch.common.db.notifications import BatchSummary
-from notion_batch.scheduler.notifications import email, slack, text, webhook
+from notion_batch.scheduler.notifications import email, json_webhook, slack, text
 from notion_batch.scheduler.notifier import MAX_BACKOFF_SECONDS, backoff_seconds
+from notion_batch.scheduler.settings import EmailSettings, NotifySettings
 
 STARTED = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 SUMMARY = BatchSummary(
@@ -43,7 +44,7 @@ def test_the_summary_round_trips_through_its_stored_json() -> None:
 
 
 def test_the_webhook_body_is_versioned_and_complete() -> None:
-    body = json.loads(webhook.encode(SUMMARY))
+    body = json.loads(json_webhook.encode(SUMMARY))
     assert body == {
         "event": "batch.ended",
         "v": 1,
@@ -67,13 +68,13 @@ def test_the_webhook_body_is_versioned_and_complete() -> None:
 
 
 def test_the_webhook_signature_is_an_hmac_of_the_exact_body() -> None:
-    raw = webhook.encode(SUMMARY)
-    headers = webhook.headers(SUMMARY, raw, "shared-secret-0123456789")
+    raw = json_webhook.encode(SUMMARY)
+    headers = json_webhook.headers(SUMMARY, raw, "shared-secret-0123456789")
     expected = hmac.new(b"shared-secret-0123456789", raw, hashlib.sha256).hexdigest()
     assert headers["X-Notion-Batch-Signature"] == f"sha256={expected}"
     assert headers["X-Notion-Batch-Event"] == "batch.ended"
     assert headers["X-Notion-Batch-Delivery"] == "42"
-    assert "X-Notion-Batch-Signature" not in webhook.headers(SUMMARY, raw, None)
+    assert "X-Notion-Batch-Signature" not in json_webhook.headers(SUMMARY, raw, None)
 
 
 def test_the_slack_message_has_text_and_blocks() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from notion_batch.common import metrics
-from notion_batch.common.config import NOTIFY_CHANNELS, NotifySettings, SchedulerSettings
 from notion_batch.common.errors import ConfigError
+from notion_batch.scheduler.settings import NOTIFY_CHANNELS, NotifySettings, SchedulerSettings
 
 BASE = {"DATABASE_URL": "postgresql://u@localhost/db", "AMQP_URL": "amqp://guest:guest@h/"}
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"

@@ -11,10 +11,12 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
-from notion_batch.common.config import SCHEDULER_OPS_PORT, WORKER_OPS_PORT, OpsSettings
+from notion_batch.common.config import OpsSettings
 from notion_batch.common.errors import ConfigError
 from notion_batch.common.metrics import Metrics
 from notion_batch.common.ops_server import OpsServer, serve_ops
+from notion_batch.scheduler.settings import SCHEDULER_OPS_PORT
+from notion_batch.worker.settings import WORKER_OPS_PORT
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -8,7 +8,6 @@ from typing import cast
 
 import pytest
 
-from notion_batch.common.config import WorkerSettings
 from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import (
     ENTRY_POINT_GROUP,
@@ -17,8 +16,9 @@ from notion_batch.common.handlers import (
     Outcome,
     Todo,
     handler_names,
-    load,
 )
+from notion_batch.worker.handlers import load
+from notion_batch.worker.settings import WorkerSettings
 
 ENV = {
     "DATABASE_URL": "postgresql://u@localhost/db",

@@ -1,4 +1,4 @@
-"""To-do handlers: what a handler is, and which ones are installed.
+"""To-do handlers as every service sees them: what a handler is, and the names installed.
 
 A handler is what "working a to-do" means. It receives a :class:`Todo` and returns a result
 text (the to-do is done), an :class:`Outcome` (done or skipped, with a text), or raises
@@ -15,34 +15,25 @@ A handler is registered under a name in one of two forms:
   worker enters it at start and exits it at shutdown, so clients and sessions live exactly
   as long as the worker (``@contextlib.asynccontextmanager`` writes one in a few lines).
 
-The names are the built-ins (``complete``, ``webhook``) and every entry point of the
-``notion_batch.handlers`` group (``importlib.metadata``). Listing them imports nothing, so
-the API validates a batch's ``handler`` against the same names without the worker's
-runtime dependencies.
+The names are the built-ins (:data:`BUILTIN_HANDLER_NAMES`) and every entry point of the
+``notion_batch.handlers`` group (``importlib.metadata``). This module knows the names only:
+the worker owns the handlers, finds what each name runs and opens them. Listing the names
+imports nothing, so the API validates a batch's ``handler`` against the same names without
+the worker.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Literal
-
-from notion_batch.common.errors import ConfigError
-
-if TYPE_CHECKING:  # config imports this module (to validate TODO_HANDLER)
-    from notion_batch.common.config import WorkerSettings
+from typing import Any, Literal
 
 #: The entry point group a plugin package declares its handlers in.
 ENTRY_POINT_GROUP = "notion_batch.handlers"
-#: Built-in handlers, by name. They cannot be replaced by a plugin of the same name.
-BUILTIN_HANDLERS: Mapping[str, str] = {
-    "complete": "notion_batch.worker.handlers:complete",
-    "webhook": "notion_batch.worker.webhook:webhook",
-}
+#: The built-in handlers' names (the worker has one of each). A plugin cannot take one.
+BUILTIN_HANDLER_NAMES: tuple[str, ...] = ("complete", "webhook")
 DEFAULT_HANDLER = "complete"
 
 
@@ -85,7 +76,9 @@ class HandlerContext:
 
     #: The name the handler is registered under, or its ``module:function``.
     name: str
-    settings: WorkerSettings
+    #: The worker's settings (its ``WorkerSettings``): loosely typed here, where the worker's
+    #: types are not known.
+    settings: Any
     #: The environment the settings were read from: a plugin reads its own variables here
     #: (``notion_batch.common.config.Env`` validates them and names the culprit).
     environ: Mapping[str, str]
@@ -94,64 +87,7 @@ class HandlerContext:
 HandlerFactory = Callable[[HandlerContext], AbstractAsyncContextManager[Handler]]
 
 
-def as_outcome(value: HandlerResult) -> Outcome:
-    if isinstance(value, Outcome):
-        return value
-    return Outcome.done(value or "done")
-
-
-def discover() -> dict[str, str]:
-    """Every installed handler: name → ``module:attribute``, built-ins first. Imports nothing."""
-    found = dict(BUILTIN_HANDLERS)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(entry.name, entry.value.replace(" ", ""))
-    return found
-
-
 def handler_names() -> tuple[str, ...]:
-    """The names a batch may choose (``"handler"`` of a start request), sorted."""
-    return tuple(sorted(discover()))
-
-
-def resolve(spec: str, *, variable: str = "TODO_HANDLER") -> str:
-    """``module:function`` of a handler given by name or as ``module:function``."""
-    if ":" in spec:
-        module, _, attribute = spec.partition(":")
-        if not module or not attribute:
-            raise ConfigError(variable, f"must look like 'package.module:function', got {spec!r}")
-        return spec
-    installed = discover()
-    if spec not in installed:
-        raise ConfigError(
-            variable,
-            f"unknown handler {spec!r}; installed: {', '.join(sorted(installed))} "
-            "(or give package.module:function)",
-        )
-    return installed[spec]
-
-
-def load(spec: str, *, variable: str = "TODO_HANDLER") -> Handler | HandlerFactory:
-    """Import the handler or handler factory named by ``spec`` (a name or module:function).
-
-    Raises :class:`ConfigError` naming ``variable`` when it cannot be imported or is neither
-    an async function nor a callable factory.
-    """
-    target = resolve(spec, variable=variable)
-    module_name, _, attribute = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(variable, f"cannot import {module_name!r}: {exc}") from None
-    found: object = module
-    for part in attribute.split("."):
-        found = getattr(found, part, None)
-        if found is None:
-            raise ConfigError(variable, f"{module_name!r} has no attribute {attribute!r}")
-    if not callable(found):
-        raise ConfigError(variable, f"{target!r} is not an async function or a handler factory")
-    return found
-
-
-def is_plain_handler(target: Handler | HandlerFactory) -> bool:
-    """An async function is a handler itself; any other callable is a factory."""
-    return inspect.iscoroutinefunction(target)
+    """The names a batch may choose (``"handler"`` of a start request), sorted. Imports nothing."""
+    plugins = {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    return tuple(sorted(plugins.union(BUILTIN_HANDLER_NAMES)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import structlog
@@ -52,6 +53,21 @@ def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
     stop.set()
 
 
+@contextmanager
+def exit_on_error(service: str) -> Iterator[None]:
+    """What stops a service on its way up, as one line on stderr and its exit code: a
+    :class:`ConfigError` (a bad setting, or one found while starting, e.g. a ``TODO_HANDLER``
+    that cannot load) exits 2; an :class:`UnavailableError` (a backend never came) exits 1."""
+    try:
+        yield
+    except ConfigError as exc:
+        print(f"notion-batch-{service}: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except UnavailableError as exc:
+        print(f"notion-batch-{service}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
 def run_service(
     name: str,
     load_settings: Callable[[], SettingsT],
@@ -60,11 +76,8 @@ def run_service(
     secrets: Callable[[SettingsT], list[str]] = lambda _: [],
 ) -> None:
     """Load settings (one line and exit 2 if bad), configure logging, serve until signalled."""
-    try:
+    with exit_on_error(name):
         settings = load_settings()
-    except ConfigError as exc:
-        print(f"notion-batch-{name}: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
     configure_logging(log_settings(settings), service=name, secrets=secrets(settings))
 
     async def main() -> None:
@@ -72,12 +85,6 @@ def run_service(
         install_stop_signals(stop)
         await serve(settings, stop)
 
-    try:
+    with exit_on_error(name):
         asyncio.run(main())
-    except ConfigError as exc:  # found while starting, e.g. a TODO_HANDLER that cannot load
-        print(f"notion-batch-{name}: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except UnavailableError as exc:
-        print(f"notion-batch-{name}: {exc}", file=sys.stderr)
-        sys.exit(1)
     log.info("service_stopped")

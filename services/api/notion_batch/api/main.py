@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 
@@ -32,13 +31,14 @@ from notion_batch.api.middlewares import MAX_BODY_BYTES, body_limit, json_errors
 from notion_batch.api.openapi import build_document
 from notion_batch.api.ratelimit import rate_limit_middleware
 from notion_batch.api.routes import setup_routes
-from notion_batch.common.config import ApiSettings
+from notion_batch.api.settings import ApiSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
 from notion_batch.common.db.pool import create_pool
 from notion_batch.common.db.webhooks import WebhookRepository
-from notion_batch.common.errors import ConfigError, UnavailableError
+from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import handler_names
+from notion_batch.common.lifecycle import exit_on_error
 from notion_batch.common.logging import configure_logging
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics, get_metrics
@@ -127,12 +127,9 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
 
 
 def main() -> None:
-    try:
+    with exit_on_error("api"):
         settings = ApiSettings.from_env()
         app = create_app(settings)
-    except ConfigError as exc:
-        print(f"notion-batch-api: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
     configure_logging(settings.log, service="api", secrets=settings.notion_webhook_tokens.values())
     log.info(
         "api_starting",
@@ -145,7 +142,7 @@ def main() -> None:
         # Names only: which integrations accept Notion webhook events (a token is configured).
         notion_webhooks=sorted(settings.notion_webhook_tokens),
     )
-    try:
+    with exit_on_error("api"):
         web.run_app(
             app,
             host=settings.host,
@@ -154,6 +151,3 @@ def main() -> None:
             access_log=None,
             shutdown_timeout=10,
         )
-    except UnavailableError as exc:
-        print(f"notion-batch-api: {exc}", file=sys.stderr)
-        sys.exit(1)

@@ -6,7 +6,6 @@ import asyncio
 
 import structlog
 
-from notion_batch.common.config import SchedulerSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.notifications import NotificationRepository
 from notion_batch.common.db.pool import pool_context
@@ -20,6 +19,7 @@ from notion_batch.scheduler.commands import CommandConsumer
 from notion_batch.scheduler.emitter import TickEmitter
 from notion_batch.scheduler.notifications import open_channels
 from notion_batch.scheduler.notifier import Notifier
+from notion_batch.scheduler.settings import SchedulerSettings
 from notion_batch.scheduler.stall_watch import StallWatch
 
 log = structlog.get_logger(__name__)

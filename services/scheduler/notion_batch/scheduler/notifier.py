@@ -28,11 +28,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
-from notion_batch.common.config import NotifySettings
 from notion_batch.common.db.notifications import Delivery, NotificationRepository
 from notion_batch.common.errors import UnavailableError
 from notion_batch.common.metrics import get_metrics
-from notion_batch.scheduler.notifications import Channel, DeliveryFailed
+from notion_batch.scheduler.notifications.channel import Channel, DeliveryFailed
+from notion_batch.scheduler.settings import NotifySettings
 
 log = structlog.get_logger(__name__)
 

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from notion_batch.common.config import DEFAULT_WORKER_CRASH_LIMIT
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.crashes import CrashCount, CrashRepository
 from notion_batch.common.errors import MessageError, UnavailableError
 from notion_batch.common.messaging.messages import Tick, decode
 from notion_batch.common.metrics import get_metrics
+from notion_batch.worker.settings import DEFAULT_WORKER_CRASH_LIMIT
 from notion_batch.worker.tick import MAX_ERROR_CHARS, TickProcessor
 
 log = structlog.get_logger(__name__)

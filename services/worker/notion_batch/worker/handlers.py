@@ -1,9 +1,9 @@
-"""The worker's handlers: the default ``complete``, and the set a worker opens at start.
+"""The worker's handlers: the built-ins, what each name runs, and the set a worker opens.
 
-What a handler is, and the registry of installed ones, live in
-``notion_batch.common.handlers`` (the API validates a batch's choice against it too); the
-names below are re-exported so that ``from notion_batch.worker.handlers import Outcome,
-Todo`` keeps working.
+What a handler is, and the names installed, live in ``notion_batch.common.handlers`` (the API
+validates a batch's choice against those names too); the types are re-exported here so that
+``from notion_batch.worker.handlers import Outcome, Todo`` works. What a name runs is the
+worker's business: a built-in's function below, or a plugin's entry point, imported only here.
 
 At start the worker opens every installed handler (entering each factory's context, e.g. the
 webhook's HTTP session) and closes them all at shutdown. Its default handler
@@ -15,31 +15,32 @@ reason (retried, then skipped), as when a handler raises.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from importlib.metadata import entry_points
 
 import structlog
 
-from notion_batch.common.errors import ConfigError, NotionBatchError
+from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import (
+    ENTRY_POINT_GROUP,
     Handler,
     HandlerContext,
     HandlerFactory,
     HandlerResult,
     Outcome,
     Todo,
-    as_outcome,
     handler_names,
-    is_plain_handler,
-    load,
 )
+from notion_batch.worker.errors import HandlerUnavailable
 
 __all__ = [
     "Handler",
     "HandlerContext",
     "HandlerResult",
-    "HandlerUnavailable",
     "Handlers",
     "Outcome",
     "Todo",
@@ -56,13 +57,70 @@ async def complete(todo: Todo) -> Outcome:
     return Outcome.done("completed by notion-batch")
 
 
-class HandlerUnavailable(NotionBatchError):
-    """A batch chose a handler this worker does not have open."""
+#: What each built-in name runs (``module:function``, imported when the worker opens it):
+#: one for each of common's ``BUILTIN_HANDLER_NAMES``. A plugin cannot replace one.
+BUILTIN_HANDLERS: Mapping[str, str] = {
+    "complete": "notion_batch.worker.handlers:complete",
+    "webhook": "notion_batch.worker.http_handler:webhook",
+}
 
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"handler {name!r} is not available on this worker: {reason}")
-        self.name = name
-        self.reason = reason
+
+def as_outcome(value: HandlerResult) -> Outcome:
+    if isinstance(value, Outcome):
+        return value
+    return Outcome.done(value or "done")
+
+
+def discover() -> dict[str, str]:
+    """Every installed handler: name → ``module:attribute``, built-ins first. Imports nothing."""
+    found = dict(BUILTIN_HANDLERS)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry.name, entry.value.replace(" ", ""))
+    return found
+
+
+def resolve(spec: str, *, variable: str = "TODO_HANDLER") -> str:
+    """``module:function`` of a handler given by name or as ``module:function``."""
+    if ":" in spec:
+        module, _, attribute = spec.partition(":")
+        if not module or not attribute:
+            raise ConfigError(variable, f"must look like 'package.module:function', got {spec!r}")
+        return spec
+    installed = discover()
+    if spec not in installed:
+        raise ConfigError(
+            variable,
+            f"unknown handler {spec!r}; installed: {', '.join(sorted(installed))} "
+            "(or give package.module:function)",
+        )
+    return installed[spec]
+
+
+def load(spec: str, *, variable: str = "TODO_HANDLER") -> Handler | HandlerFactory:
+    """Import the handler or handler factory named by ``spec`` (a name or module:function).
+
+    Raises :class:`ConfigError` naming ``variable`` when it cannot be imported or is neither
+    an async function nor a callable factory.
+    """
+    target = resolve(spec, variable=variable)
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(variable, f"cannot import {module_name!r}: {exc}") from None
+    found: object = module
+    for part in attribute.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            raise ConfigError(variable, f"{module_name!r} has no attribute {attribute!r}")
+    if not callable(found):
+        raise ConfigError(variable, f"{target!r} is not an async function or a handler factory")
+    return found
+
+
+def is_plain_handler(target: Handler | HandlerFactory) -> bool:
+    """An async function is a handler itself; any other callable is a factory."""
+    return inspect.iscoroutinefunction(target)
 
 
 class Handlers:

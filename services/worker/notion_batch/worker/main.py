@@ -11,12 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import asyncpg
 import structlog
 
-from notion_batch.common.config import (
-    DEFAULT_INTEGRATION,
-    NotionSettings,
-    RecordMode,
-    WorkerSettings,
-)
+from notion_batch.common.config import DEFAULT_INTEGRATION, NotionSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.crashes import CrashRepository
 from notion_batch.common.db.leases import LeaseRepository
@@ -35,6 +30,7 @@ from notion_batch.common.readiness import ServiceReadiness
 from notion_batch.worker.consumer import TickConsumer
 from notion_batch.worker.handlers import Handler, HandlerContext, Handlers, open_handlers
 from notion_batch.worker.recorder import NotionRecorder
+from notion_batch.worker.settings import RecordMode, WorkerSettings
 from notion_batch.worker.sync import TodoSync
 from notion_batch.worker.tick import NotionPorts, TickPolicy, TickProcessor
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import structlog
 
-from notion_batch.common.config import RecordMode
 from notion_batch.common.db.leases import Lease
 from notion_batch.common.db.todos import OutboxItem, RunLogState, TodoRepository
 from notion_batch.common.errors import (
@@ -44,6 +43,7 @@ from notion_batch.common.notion.blocks import (
 )
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.models import LogLine
+from notion_batch.worker.settings import RecordMode
 
 log = structlog.get_logger(__name__)
 

@@ -30,14 +30,8 @@ from notion_batch.common.db.todos import Holder, PendingTodo, TodoRepository
 from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
-from notion_batch.worker.handlers import (
-    Handler,
-    Handlers,
-    HandlerUnavailable,
-    Outcome,
-    Todo,
-    as_outcome,
-)
+from notion_batch.worker.errors import HandlerUnavailable
+from notion_batch.worker.handlers import Handler, Handlers, Outcome, Todo, as_outcome
 from notion_batch.worker.lease_keeper import LeaseKeeper
 from notion_batch.worker.recorder import OUTBOX_BATCH, NotionRecorder
 from notion_batch.worker.sync import PageGone, TodoSync

@@ -18,9 +18,10 @@ from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
 
-from notion_batch.common.config import EmailSettings
 from notion_batch.common.db.notifications import BatchSummary
-from notion_batch.scheduler.notifications import DeliveryFailed, text
+from notion_batch.scheduler.notifications import text
+from notion_batch.scheduler.notifications.channel import DeliveryFailed
+from notion_batch.scheduler.settings import EmailSettings
 
 
 def _plain(summary: BatchSummary) -> str:

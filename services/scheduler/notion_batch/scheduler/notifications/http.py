@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from notion_batch.scheduler.notifications import DeliveryFailed
+from notion_batch.scheduler.notifications.channel import DeliveryFailed
 
 #: Characters of a receiver's answer kept in a failure's reason.
 EXCERPT_CHARS = 200

@@ -19,8 +19,10 @@ from typing import Any
 
 import aiohttp
 
-from notion_batch.common.errors import ConfigError, NotionBatchError
+from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import Handler, HandlerContext, Outcome, Todo
+from notion_batch.worker.errors import WebhookFailed
+from notion_batch.worker.settings import WebhookSettings
 
 #: Characters of a receiver's answer kept in a skip reason or an error.
 EXCERPT_CHARS = 200
@@ -28,10 +30,6 @@ EXCERPT_CHARS = 200
 RESULT_CHARS = 1000
 #: Bytes of an answer read at most: enough for a result, bounded against a runaway receiver.
 MAX_ANSWER_BYTES = 64 * 1024
-
-
-class WebhookFailed(NotionBatchError):
-    """The receiver could not take the to-do this time (5xx, timeout, unreachable)."""
 
 
 def _described(status: int, body: str) -> str:
@@ -97,7 +95,7 @@ class WebhookHandler:
 @asynccontextmanager
 async def webhook(ctx: HandlerContext) -> AsyncIterator[Handler]:
     """The ``webhook`` handler factory: one session for the worker's life."""
-    settings = ctx.settings.webhook
+    settings: WebhookSettings = ctx.settings.webhook
     if settings.url is None:
         raise ConfigError("TODO_WEBHOOK_URL", "is not set, so the webhook handler is off")
     timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
