@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from notion_batch.api.middlewares import MAX_BODY_BYTES, RETRY_AFTER_SECONDS
-from notion_batch.api.notion_events import (
+from notion_batch.api.notion_webhooks.events import (
     MAX_EVENT_ID_LENGTH,
     MAX_VERIFICATION_TOKEN_LENGTH,
     SIGNATURE_HEADER,
