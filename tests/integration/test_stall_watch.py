@@ -9,7 +9,7 @@ import asyncpg
 import structlog
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
-from notion_batch.common.db.history import HistoryRepository
+from notion_batch.common.db.reports import ReportRepository
 from notion_batch.common.db.stalls import StallRepository
 from notion_batch.scheduler.stall_watch import StallWatch
 
@@ -71,7 +71,7 @@ async def test_a_batch_left_without_progress_is_stalled_set_going_and_recovers(
         and row["lease_owner"] is None
         and row["due"]
     )
-    (run,) = await HistoryRepository(pool).runs(page, before=None, limit=5)
+    (run,) = await ReportRepository(pool).runs(page, before=None, limit=5)
     assert run.stalls == 1 and run.last_stalled_at is not None
 
     # A tick finishes: the batch moved, the stall is forgotten (the run keeps its count).

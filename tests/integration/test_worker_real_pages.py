@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
-from notion_batch.common.db.history import HistoryRepository
+from notion_batch.common.db.reports import ReportRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion import NotionGateway
 from notion_batch.emulator import RunningEmulator
@@ -99,7 +99,7 @@ async def test_a_real_page_works_every_live_todo_once_and_warns_once_per_block(
     synced = next(t["id"] for t in todos if t["text"] == "synced")
     edits = emulator.state.requests.query(operation="update_block", path_contains=synced)
     assert len(edits) == 1
-    rows = await HistoryRepository(pool).todos(page.page_id, statuses=None, after=None, limit=50)
+    rows = await ReportRepository(pool).todos(page.page_id, statuses=None, after=None, limit=50)
     assert sorted(r.text for r in rows) == sorted(page.live_todos)
 
     status = await BatchRepository(pool).status(page.page_id)

@@ -139,3 +139,26 @@ class NotionUnavailable(NotionError):
 
 class MessageError(NotionBatchError):
     """A broker message could not be decoded into one of our message types."""
+
+
+class IdempotencyKeyReused(NotionBatchError):
+    """An ``Idempotency-Key`` came back with a different request than the one it was used for."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used for a different request; "
+            "send a new key for a new request"
+        )
+        self.key = key
+
+
+class BatchTooLong(NotionBatchError):
+    """Extending the batch would make it last longer than the longest batch allowed."""
+
+    def __init__(self, *, total_seconds: int, max_seconds: int) -> None:
+        super().__init__(
+            f"the batch would last {total_seconds} seconds in all, "
+            f"more than the maximum of {max_seconds}"
+        )
+        self.total_seconds = total_seconds
+        self.max_seconds = max_seconds

@@ -51,6 +51,9 @@ HOW_TO_COPY = (
     'In Notion, use the page\'s ••• menu → "Copy link" and paste that link, or its 32 hex digits.'
 )
 
+#: An id in the one form we store and answer with, the lowercase dashed UUID (unanchored).
+CANONICAL_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
 _HEX_ID = r"[0-9a-fA-F]{32}"
 _DASHED_ID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _ID = f"{_HEX_ID}|{_DASHED_ID}"

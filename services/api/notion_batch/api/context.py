@@ -9,17 +9,20 @@ from aiohttp import web
 
 from notion_batch.common.config import BatchDefaults, Scope
 from notion_batch.common.db.batches import BatchRepository
-from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
+from notion_batch.common.db.reports import ReportRepository
+from notion_batch.common.db.starts import IdempotentStarts
 from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics
+from notion_batch.common.readiness import ServiceReadiness
 
-POOL = web.AppKey("pool", asyncpg.Pool)
 BATCHES = web.AppKey("batches", BatchRepository)
-HISTORY = web.AppKey("history", HistoryRepository)
+REPORTS = web.AppKey("reports", ReportRepository)
 IDEMPOTENT_STARTS = web.AppKey("idempotent_starts", IdempotentStarts)
 WEBHOOKS = web.AppKey("webhooks", WebhookRepository)
 BROKER = web.AppKey("broker", Broker)
+#: ``/readyz``: the database and the broker reachable; given both once they are open.
+READINESS = web.AppKey("readiness", ServiceReadiness)
 DEFAULTS = web.AppKey("batch_defaults", BatchDefaults)
 METRICS = web.AppKey("metrics", Metrics)
 #: (method, route pattern) → the scope a key needs; routes not listed are public.
@@ -32,3 +35,17 @@ INTEGRATIONS = web.AppKey("integrations", tuple[str, ...])
 WEBHOOK_TOKENS = web.AppKey("webhook_tokens", dict[str, str])
 #: The OpenAPI document, built once at startup.
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+
+
+def hold_resources(
+    app: web.Application, pool: asyncpg.Pool, broker: Broker, *, stall_seconds: float
+) -> None:
+    """Fill the keys of what the open pool and broker serve: the repositories, the broker,
+    and readiness. ``stall_seconds``: what a status calls stalled (BATCH_STALL_SECONDS)."""
+    app[BATCHES] = BatchRepository(pool, stall_seconds=stall_seconds)
+    app[REPORTS] = ReportRepository(pool)
+    app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
+    app[WEBHOOKS] = WebhookRepository(pool)
+    app[BROKER] = broker
+    app[READINESS].pool = pool
+    app[READINESS].broker = broker

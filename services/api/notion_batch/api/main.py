@@ -13,35 +13,29 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from notion_batch.api.auth import auth_middleware
 from notion_batch.api.context import (
-    BATCHES,
-    BROKER,
     DEFAULTS,
     HANDLER_NAMES,
-    HISTORY,
-    IDEMPOTENT_STARTS,
     INTEGRATIONS,
     METRICS,
     OPENAPI,
-    POOL,
+    READINESS,
     WEBHOOK_TOKENS,
-    WEBHOOKS,
+    hold_resources,
 )
 from notion_batch.api.cors import cors_middleware
 from notion_batch.api.middlewares import MAX_BODY_BYTES, body_limit, json_errors, request_context
 from notion_batch.api.openapi import build_document
-from notion_batch.api.ratelimit import rate_limit_middleware
 from notion_batch.api.routes import setup_routes
 from notion_batch.api.settings import ApiSettings
-from notion_batch.common.db.batches import BatchRepository
-from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
+from notion_batch.api.write_throttle import write_throttle_middleware
 from notion_batch.common.db.pool import create_pool
-from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import handler_names
 from notion_batch.common.lifecycle import exit_on_error
 from notion_batch.common.logging import configure_logging
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics, get_metrics
+from notion_batch.common.readiness import ServiceReadiness
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +70,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
         json_errors,
         body_limit,
         auth_middleware(settings.auth),
-        rate_limit_middleware(settings.write_rate_per_minute, settings.write_burst),
+        write_throttle_middleware(settings.write_rate_per_minute, settings.write_burst),
     ]
     app = web.Application(
         middlewares=middlewares,
@@ -96,6 +90,8 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
     )
     metrics = get_metrics() if registry is REGISTRY else Metrics(registry)
     app[METRICS] = metrics
+    # No outer limit on this probe (unlike the ops port's): the database may take 2 s.
+    app[READINESS] = ServiceReadiness(needs_consumers=False, database_timeout=2)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         if not settings.auth.enabled:
@@ -108,12 +104,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
         # The API answers (503) while the broker is away, so it does not wait for it here.
         broker = Broker(settings.broker, service="api")
         await broker.start(wait=False)
-        app[POOL] = pool
-        app[BATCHES] = BatchRepository(pool, stall_seconds=settings.batch.stall_seconds)
-        app[HISTORY] = HistoryRepository(pool)
-        app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
-        app[WEBHOOKS] = WebhookRepository(pool)
-        app[BROKER] = broker
+        hold_resources(app, pool, broker, stall_seconds=settings.batch.stall_seconds)
         try:
             yield
         finally:

@@ -13,8 +13,13 @@ from aiohttp.typedefs import Handler
 from notion_batch.api.auth import PRINCIPAL
 from notion_batch.api.context import METRICS
 from notion_batch.api.errors import ApiError, PayloadTooLarge
-from notion_batch.common.db.history import BatchTooLong, IdempotencyKeyReused
-from notion_batch.common.errors import BatchConflict, BatchNotFound, UnavailableError
+from notion_batch.common.errors import (
+    BatchConflict,
+    BatchNotFound,
+    BatchTooLong,
+    IdempotencyKeyReused,
+    UnavailableError,
+)
 from notion_batch.common.metrics import http_method_label, http_status_label
 
 log = structlog.get_logger(__name__)

@@ -7,11 +7,12 @@ repeated, unlike offsets).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from notion_batch.api.context import HISTORY
+from notion_batch.api.context import REPORTS
 from notion_batch.api.requests import (
     page_id_from_path,
     parse_history_query,
@@ -19,7 +20,8 @@ from notion_batch.api.requests import (
     todo_cursor,
 )
 from notion_batch.api.views import iso
-from notion_batch.common.db.history import RunRecord, TodoRecord
+from notion_batch.common.db.reports import RunRecord, TodoRecord
+from notion_batch.common.db.warnings import RunWarning
 from notion_batch.common.errors import BatchNotFound
 
 
@@ -40,42 +42,48 @@ def _run(run: RunRecord) -> dict[str, Any]:
         "todos": {"done": run.todos_done, "skipped": run.todos_skipped},
         "handler": run.handler,
         "integration": run.integration,
-        "warnings": [
-            {
-                "block_id": w.block_id,
-                "block_type": w.block_type,
-                "status": w.status,
-                "code": w.code,
-                "message": w.message,
-                "first_seen_at": iso(w.first_seen_at),
-                "last_seen_at": iso(w.last_seen_at),
-                "seen": w.seen,
-            }
-            for w in run.warnings
-        ],
+        "warnings": [_fields(w, _WARNING_FIELDS) for w in run.warnings],
     }
 
 
-def _todo(todo: TodoRecord) -> dict[str, Any]:
+#: A run's warning and a to-do, answered field for field under their own names.
+_WARNING_FIELDS = (
+    "block_id",
+    "block_type",
+    "status",
+    "code",
+    "message",
+    "first_seen_at",
+    "last_seen_at",
+    "seen",
+)
+_TODO_FIELDS = (
+    "block_id",
+    "position",
+    "text",
+    "status",
+    "attempts",
+    "last_error",
+    "result",
+    "run_id",
+    "processed_at",
+    "checked_in_notion_at",
+    "first_seen_at",
+)
+
+
+def _fields(record: RunWarning | TodoRecord, names: tuple[str, ...]) -> dict[str, Any]:
+    """``record``'s fields ``names`` as JSON values, times in ISO 8601 (as :func:`iso`)."""
+    values = {name: getattr(record, name) for name in names}
     return {
-        "block_id": todo.block_id,
-        "position": todo.position,
-        "text": todo.text,
-        "status": todo.status,
-        "attempts": todo.attempts,
-        "last_error": todo.last_error,
-        "result": todo.result,
-        "run_id": todo.run_id,
-        "processed_at": iso(todo.processed_at),
-        "checked_in_notion_at": iso(todo.checked_in_notion_at),
-        "first_seen_at": iso(todo.first_seen_at),
+        name: iso(value) if isinstance(value, datetime) else value for name, value in values.items()
     }
 
 
 async def history(request: web.Request) -> web.Response:
     page_id = page_id_from_path(request)
     query = parse_history_query(request)
-    repository = request.app[HISTORY]
+    repository = request.app[REPORTS]
     # One row more than asked tells whether another page follows.
     runs = await repository.runs(page_id, before=query.before, limit=query.limit + 1)
     if not runs and not await repository.page_known(page_id):
@@ -96,7 +104,7 @@ async def history(request: web.Request) -> web.Response:
 async def todos(request: web.Request) -> web.Response:
     page_id = page_id_from_path(request)
     query = parse_todos_query(request)
-    repository = request.app[HISTORY]
+    repository = request.app[REPORTS]
     if not await repository.page_known(page_id):
         raise BatchNotFound(page_id)
     found = await repository.todos(
@@ -110,7 +118,7 @@ async def todos(request: web.Request) -> web.Response:
             "success": True,
             "notion_page_id": page_id,
             "counts": {**counts, "total": sum(counts.values())},
-            "todos": [_todo(t) for t in found],
+            "todos": [_fields(t, _TODO_FIELDS) for t in found],
             "has_more": more,
             "next_cursor": todo_cursor(found[-1].cursor) if more else None,
         }

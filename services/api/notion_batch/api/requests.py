@@ -21,9 +21,9 @@ from aiohttp import web
 from notion_batch.api.errors import ApiError
 from notion_batch.common.config import DEFAULT_INTEGRATION, BatchDefaults
 from notion_batch.common.db.batches import NewBatch
-from notion_batch.common.db.history import TodoCursor
+from notion_batch.common.db.reports import TodoCursor
 from notion_batch.common.errors import InvalidPageId
-from notion_batch.common.ids import ACCEPTED_FORMS, canonical_page_id
+from notion_batch.common.ids import ACCEPTED_FORMS, CANONICAL_ID, canonical_page_id
 
 MAX_INTERVAL_SECONDS = 86_400
 MAX_DURATION_SECONDS = 30 * 86_400
@@ -34,9 +34,8 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 #: Cursors are transparent on purpose: any value matching them is a valid place to start.
 HISTORY_CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
-TODO_CURSOR_PATTERN = (
-    r"^(?:0|[1-9][0-9]{0,8}):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-)
+#: A to-do's position and block id (as we answer it).
+TODO_CURSOR_PATTERN = rf"^(?:0|[1-9][0-9]{{0,8}}):{CANONICAL_ID}$"
 _HISTORY_CURSOR = re.compile(HISTORY_CURSOR_PATTERN)
 _TODO_CURSOR = re.compile(TODO_CURSOR_PATTERN)
 
@@ -116,6 +115,11 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         raise RequestInvalid("request body must be a JSON object, got an empty body")
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a JSON object; :class:`RequestInvalid` (400) saying why when it is not one."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -193,9 +197,7 @@ def parse_start(
         body, "duration_seconds", defaults.duration_seconds, MAX_DURATION_SECONDS
     )
     handler = _one_of(body, "handler", sorted(handlers), "installed handlers")
-    integration = (
-        _one_of(body, "integration", integrations, "configured integrations") or DEFAULT_INTEGRATION
-    )
+    integration = _integration(body, integrations)
     meaning: dict[str, Any] = {
         "operation": "start",
         "notion_page_id": canonical,

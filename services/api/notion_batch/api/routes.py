@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from notion_batch.api import docs, notion_webhook, reports, views
+from notion_batch.api import docs, reports, views
 from notion_batch.api.context import ROUTE_SCOPES
+from notion_batch.api.notion_webhooks import endpoints as notion_webhooks
 from notion_batch.common.config import Scope
 
 #: Where the vendored docs assets are served from.
@@ -32,10 +33,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/batch/history/{notion_page_id}", reports.history, "read"),
     Endpoint("GET", "/api/v1/batch/todos/{notion_page_id}", reports.todos, "read"),
     # Notion cannot send an API key: its requests are authenticated by their signature.
-    Endpoint("POST", "/api/v1/notion/webhook", notion_webhook.receive, None),
-    Endpoint("POST", "/api/v1/notion/webhook/{integration}", notion_webhook.receive, None),
+    Endpoint("POST", "/api/v1/notion/webhook", notion_webhooks.receive, None),
+    Endpoint("POST", "/api/v1/notion/webhook/{integration}", notion_webhooks.receive, None),
     # The verification token is a secret an operator pastes into Notion: write keys only.
-    Endpoint("GET", "/api/v1/notion/webhook-verification", notion_webhook.verification, "write"),
+    Endpoint("GET", "/api/v1/notion/webhook-verification", notion_webhooks.verification, "write"),
     Endpoint("GET", "/api/v1/openapi.json", docs.openapi_document, None),
     Endpoint("GET", "/api/docs", docs.docs_page, None),
     Endpoint("GET", "/healthz", views.healthz, None),

@@ -16,11 +16,10 @@ from notion_batch.api.context import (
     BROKER,
     DEFAULTS,
     HANDLER_NAMES,
-    HISTORY,
     IDEMPOTENT_STARTS,
     INTEGRATIONS,
     METRICS,
-    POOL,
+    READINESS,
 )
 from notion_batch.api.middlewares import error_body
 from notion_batch.api.requests import (
@@ -33,7 +32,6 @@ from notion_batch.api.requests import (
     parse_start,
 )
 from notion_batch.common.db.batches import BatchStatus, StartedBatch, StoppedBatch
-from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.errors import BatchConflict, BatchNotFound, UnavailableError
 from notion_batch.common.messaging.messages import StartBatch, StopBatch
 
@@ -85,35 +83,39 @@ async def _start_once(
     publish: Callable[[StartedBatch], Awaitable[None]],
 ) -> web.Response:
     """A start under an ``Idempotency-Key``: the first answer for this key, whatever happens."""
-    fresh: list[StartedBatch] = []
-
-    def answer(started: StartedBatch | None) -> tuple[int, str]:
-        if started is None:
-            conflict = _already_running(start.notion_page_id)
-            body = error_body(str(conflict), notion_page_id=conflict.notion_page_id)
-            return 409, json.dumps(body)
-        fresh.append(started)
-        return 200, json.dumps(_started_body(started, start.duration_seconds))
-
-    kept = await request.app[IDEMPOTENT_STARTS].start(
+    claimed = request.app[IDEMPOTENT_STARTS].claim(
         client=request[PRINCIPAL].client,
         key=key,
         request_hash=start.fingerprint,
         ttl_seconds=IDEMPOTENCY_TTL_SECONDS,
         batch=start.batch(_STARTING_MESSAGE),
-        before_commit=publish,
-        answer=answer,
     )
-    if fresh:
-        _record_started(request, fresh[0])
-    elif kept.replayed:
-        log.info("batch_start_replayed", notion_page_id=start.notion_page_id, status=kept.status)
+    async with claimed as claim:
+        answer = claim.replayed
+        if answer is None:
+            if claim.started is not None:
+                # Inside the claim's transaction: if the broker refuses the command, the
+                # start and the claim roll back together and a retry with the key runs again.
+                await publish(claim.started)
+            answer = await claim.keep(*_first_answer(start, claim.started))
+    if claim.started is not None:
+        _record_started(request, claim.started)
+    elif claim.replayed is not None:
+        log.info("batch_start_replayed", notion_page_id=start.notion_page_id, status=answer.status)
     return web.Response(
-        text=kept.body,
-        status=kept.status,
+        text=answer.body,
+        status=answer.status,
         content_type="application/json",
-        headers={"Idempotent-Replayed": "true" if kept.replayed else "false"},
+        headers={"Idempotent-Replayed": "true" if claim.replayed is not None else "false"},
     )
+
+
+def _first_answer(start: StartRequest, started: StartedBatch | None) -> tuple[int, str]:
+    """The status and JSON body of a start's first answer, kept for its retries."""
+    if started is None:
+        conflict = _already_running(start.notion_page_id)
+        return 409, json.dumps(error_body(str(conflict), notion_page_id=conflict.notion_page_id))
+    return 200, json.dumps(_started_body(started, start.duration_seconds))
 
 
 def _already_running(page_id: str) -> BatchConflict:
@@ -184,7 +186,7 @@ async def _announce_stop(request: web.Request, stopped: StoppedBatch) -> None:
 async def extend_batch(request: web.Request) -> web.Response:
     page_id = page_id_from_path(request)
     seconds = parse_extend(await json_object(request))
-    extended = await request.app[HISTORY].extend(
+    extended = await request.app[BATCHES].extend(
         page_id, seconds, max_total_seconds=MAX_DURATION_SECONDS
     )
     if extended is None:
@@ -284,13 +286,7 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    checks: dict[str, bool] = {"database": False, "broker": request.app[BROKER].is_connected}
-    try:
-        with translate_errors():
-            await request.app[POOL].fetchval("SELECT 1", timeout=2)
-        checks["database"] = True
-    except UnavailableError:
-        pass
+    checks = await request.app[READINESS]()
     ready = all(checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -13,6 +13,7 @@ import asyncpg
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
 from notion_batch.common.db.queries import sql
+from notion_batch.common.errors import BatchTooLong
 
 
 @dataclass(frozen=True)
@@ -273,3 +274,40 @@ class BatchRepository:
         with translate_errors():
             async with self._pool.acquire() as conn, conn.transaction():
                 yield conn
+
+    async def extend(
+        self, notion_page_id: str, seconds: int, *, max_total_seconds: int
+    ) -> ExtendedBatch | None:
+        """Move the running batch's end (and its run's) ``seconds`` later, atomically.
+
+        ``None`` when no batch is running for the page, or it has already reached its end.
+        Raises :class:`BatchTooLong` when the batch would then last over ``max_total_seconds``.
+        """
+        async with self._transaction() as conn:
+            state = await conn.fetchrow(sql("extend_lock"), notion_page_id)
+            if state is None or state["status"] != "running" or not state["live"]:
+                return None
+            total = (state["end_time"] - state["start_time"]).total_seconds() + seconds
+            if total > max_total_seconds:
+                raise BatchTooLong(total_seconds=round(total), max_seconds=max_total_seconds)
+            row = await conn.fetchrow(sql("extend_batch"), notion_page_id, state["run_id"], seconds)
+            # The row is locked since extend_lock: it is still the same running batch.
+            assert row is not None
+            return ExtendedBatch(
+                notion_page_id=_page(row),
+                run_id=row["run_id"],
+                start_time=row["start_time"],
+                end_time=row["end_time"],
+                previous_end_time=state["end_time"],
+                interval_seconds=row["interval_seconds"],
+            )
+
+
+@dataclass(frozen=True)
+class ExtendedBatch:
+    notion_page_id: str
+    run_id: int
+    start_time: datetime
+    end_time: datetime
+    previous_end_time: datetime
+    interval_seconds: int

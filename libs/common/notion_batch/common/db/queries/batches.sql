@@ -176,3 +176,29 @@ UPDATE notion_batch_status s
  WHERE s.notion_page_id = $1::uuid AND s.notion_page_id = run.notion_page_id
    AND s.run_id = run.id AND s.status = 'running'
 RETURNING s.notion_page_id;
+
+
+-- name: extend_lock
+-- Locks the page's row for an extension, so an expiry or a stop cannot slip in between the
+-- check and the update. $1 page
+SELECT status, run_id, start_time, end_time, end_time > now() AS live
+  FROM notion_batch_status
+ WHERE notion_page_id = $1
+   FOR UPDATE;
+
+
+-- name: extend_batch
+-- Moves the running batch's end and its run's planned end together.
+-- $1 page, $2 run, $3 seconds to add
+WITH extended AS (
+    UPDATE notion_batch_status
+       SET end_time = end_time + make_interval(secs => $3::double precision), updated_at = now()
+     WHERE notion_page_id = $1 AND run_id = $2 AND status = 'running'
+    RETURNING notion_page_id, run_id, start_time, end_time, interval_seconds
+), run AS (
+    UPDATE notion_batch_runs r
+       SET ends_at = extended.end_time
+      FROM extended
+     WHERE r.id = extended.run_id
+)
+SELECT notion_page_id, run_id, start_time, end_time, interval_seconds FROM extended;

@@ -1,5 +1,5 @@
 -- Warnings of a run (what a worker skipped as unreadable), one row per run and block.
--- Run by db/warnings.py; read with the run history (history.sql: run_history).
+-- Run by db/warnings.py; read with the run history (reports.sql: run_history).
 
 
 -- name: warning_record

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from notion_batch.api.context import BROKER, INTEGRATIONS, WEBHOOK_TOKENS, WEBHOOKS
 from notion_batch.api.errors import NotFound, Unauthorized
-from notion_batch.api.notion_events import (
+from notion_batch.api.notion_webhooks.events import (
     SIGNATURE_HEADER,
     TRIGGERING_EVENTS,
     NotionEvent,

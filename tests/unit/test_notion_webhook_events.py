@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from notion_batch.api.notion_events import (
+from notion_batch.api.notion_webhooks.events import (
     NotionEvent,
     parse_event,
     signature,

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from notion_batch.api.requests import RequestInvalid
+from notion_batch.api.requests import RequestInvalid, parse_json_object
 
 SIGNATURE_HEADER = "X-Notion-Signature"
 _SIGNATURE_PREFIX = "sha256="
@@ -112,14 +112,7 @@ def _field(data: dict[str, Any], name: str, kind: type) -> Any:
 
 def parse_event(body: bytes) -> NotionEvent:
     """A signed event's body; :class:`RequestInvalid` (400) when it is not one."""
-    try:
-        data: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestInvalid(f"request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise RequestInvalid("request body is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise RequestInvalid(f"request body must be a JSON object, got {type(data).__name__}")
+    data = parse_json_object(body)
     event_id = _field(data, "id", str)
     if not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
         raise RequestInvalid(

@@ -1,4 +1,4 @@
-"""Per-client rate limit on writes (start, stop, extend): a token bucket per API key.
+"""Writes throttled per API key (start, stop, extend…): a token bucket per client.
 
 The buckets live in this process: with several API replicas each allows the rate, which is
 enough to stop a runaway script without a shared store. Reads are not limited.
@@ -54,7 +54,7 @@ class TokenBucket:
         }
 
 
-def rate_limit_middleware(per_minute: int, burst: int) -> Middleware:
+def write_throttle_middleware(per_minute: int, burst: int) -> Middleware:
     """429 with ``Retry-After`` once a client's writes outrun its bucket; 0/min: no limit."""
     bucket = TokenBucket(per_minute, burst) if per_minute > 0 else None
 
