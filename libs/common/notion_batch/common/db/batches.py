@@ -12,7 +12,7 @@ import asyncpg
 
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 
 
 @dataclass(frozen=True)

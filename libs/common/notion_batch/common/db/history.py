@@ -19,7 +19,7 @@ import asyncpg
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.batches import NewBatch, StartedBatch, insert_batch
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 from notion_batch.common.db.warnings import RunWarning
 from notion_batch.common.errors import NotionBatchError
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 
 #: Why a lease is refused while no worker holds it: a transaction has the row locked.
 ROW_LOCKED = "page row is locked by another transaction"

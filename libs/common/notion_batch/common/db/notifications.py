@@ -19,7 +19,7 @@ import asyncpg
 
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 
 #: Where a page lives on notion.so: its id without dashes is enough.
 NOTION_PAGE_URL = "https://www.notion.so/{}"

@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 
 #: Verification requests kept per integration: a few forged ones cannot push out the real one.
 VERIFICATIONS_KEPT = 5
