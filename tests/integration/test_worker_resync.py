@@ -9,7 +9,7 @@ import structlog
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch
 from notion_batch.common.db.leases import Lease, LeaseRepository
-from notion_batch.common.db.webhooks import WebhookRepository
+from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import RunningEmulator
 from notion_batch.worker.handlers import Outcome, Todo
@@ -35,7 +35,7 @@ async def test_a_change_during_the_tick_is_worked_in_the_same_tick(
     )
     assert started is not None
     await later(pool, page)
-    webhooks = WebhookRepository(pool)
+    webhooks = NotionEventRepository(pool)
     answers = []
 
     async def handler(todo: Todo) -> Outcome:
@@ -78,7 +78,7 @@ async def test_a_re_read_left_when_the_tick_ends_becomes_a_tick_due_now(
     leases = LeaseRepository(pool)
     lease = await leases.acquire(page, started.run_id, "w/1", 30)
     assert isinstance(lease, Lease)
-    webhooks = WebhookRepository(pool)
+    webhooks = NotionEventRepository(pool)
     # The event comes after the tick's last look for one (or the tick ran out of time).
     result = await webhooks.page_event(page, "default", "late-event")
     assert result is not None and result.busy

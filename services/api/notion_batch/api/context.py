@@ -10,7 +10,7 @@ from aiohttp import web
 from notion_batch.common.config import BatchDefaults, Scope
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
-from notion_batch.common.db.webhooks import WebhookRepository
+from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics
 
@@ -18,7 +18,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 BATCHES = web.AppKey("batches", BatchRepository)
 HISTORY = web.AppKey("history", HistoryRepository)
 IDEMPOTENT_STARTS = web.AppKey("idempotent_starts", IdempotentStarts)
-WEBHOOKS = web.AppKey("webhooks", WebhookRepository)
+WEBHOOKS = web.AppKey("webhooks", NotionEventRepository)
 BROKER = web.AppKey("broker", Broker)
 DEFAULTS = web.AppKey("batch_defaults", BatchDefaults)
 METRICS = web.AppKey("metrics", Metrics)

@@ -35,8 +35,8 @@ from notion_batch.api.routes import setup_routes
 from notion_batch.common.config import ApiSettings
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.history import HistoryRepository, IdempotentStarts
+from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.db.pool import create_pool
-from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.errors import ConfigError, UnavailableError
 from notion_batch.common.handlers import handler_names
 from notion_batch.common.logging import configure_logging
@@ -112,7 +112,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
         app[BATCHES] = BatchRepository(pool, stall_seconds=settings.batch.stall_seconds)
         app[HISTORY] = HistoryRepository(pool)
         app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
-        app[WEBHOOKS] = WebhookRepository(pool)
+        app[WEBHOOKS] = NotionEventRepository(pool)
         app[BROKER] = broker
         try:
             yield

@@ -20,11 +20,11 @@ from notion_batch.common.config import (
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.crashes import CrashRepository
 from notion_batch.common.db.leases import LeaseRepository
+from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.db.ratelimit import SharedRateLimiter
 from notion_batch.common.db.todos import TodoRepository
 from notion_batch.common.db.warnings import WarningRepository
-from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import get_metrics
@@ -81,7 +81,7 @@ def build_processor(
         },
         handlers=handlers,
         policy=policy,
-        webhooks=WebhookRepository(pool),
+        webhooks=NotionEventRepository(pool),
     )
 
 

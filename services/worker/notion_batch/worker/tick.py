@@ -26,8 +26,8 @@ import structlog
 from notion_batch.common.config import integration_variable
 from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
+from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.db.todos import Holder, PendingTodo, TodoRepository
-from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
 from notion_batch.worker.handlers import (
@@ -93,7 +93,7 @@ class TickProcessor:
         notion: Mapping[str, NotionPorts],
         handlers: Handlers,
         policy: TickPolicy,
-        webhooks: WebhookRepository,
+        webhooks: NotionEventRepository,
     ) -> None:
         self._worker_id = worker_id
         #: Where a page event asks the worker on the page to read it again before letting go.

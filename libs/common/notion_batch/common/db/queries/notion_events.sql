@@ -1,8 +1,8 @@
 -- Notion webhooks: verification requests and page events (API), and the re-read a busy
--- page's worker owes (worker). Run by db/webhooks.py.
+-- page's worker owes (worker). Run by db/notion_events.py.
 
 
--- name: webhook_verification_store
+-- name: notion_verification_store
 -- Keeps a subscription's verification request, and only the newest $4 of the integration.
 -- $1 integration, $2 verification token, $3 remote address, $4 how many to keep
 WITH stored AS (
@@ -20,7 +20,7 @@ WITH stored AS (
 SELECT id, received_at FROM stored;
 
 
--- name: webhook_verifications
+-- name: notion_verifications
 -- The integration's kept verification requests, newest first. $1 integration, $2 limit
 SELECT verification_token, remote_address, received_at
   FROM notion_webhook_verifications
@@ -29,7 +29,7 @@ SELECT verification_token, remote_address, received_at
  LIMIT $2;
 
 
--- name: webhook_page_event
+-- name: notion_page_event
 -- A person changed a page in Notion. If a batch runs on it through this integration, its
 -- tick becomes due now (coalesced: next_tick_at only moves earlier, so many events make one
 -- tick) — or, while a worker holds the page's lease, that worker is asked to read the page

@@ -1,5 +1,6 @@
-"""Notion webhooks in the database: the verification requests Notion sends when a subscription
-is created, page events acted on (once per event id), and the re-read a busy page owes.
+"""Notion's webhook events in the database: the verification requests Notion sends when a
+subscription is created, page events acted on (once per event id), and the re-read a busy page
+owes.
 
 The API writes all of it; the worker holding a page's lease only takes the re-read flag
 (``take_resync``) — and ``finish_tick`` turns a flag still set when the tick ends into a tick
@@ -43,7 +44,7 @@ class PageEventResult:
     fresh: bool
 
 
-class WebhookRepository:
+class NotionEventRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
@@ -53,7 +54,7 @@ class WebhookRepository:
         """Keep a verification request (the newest ``VERIFICATIONS_KEPT`` per integration)."""
         with translate_errors():
             row = await self._pool.fetchrow(
-                sql("webhook_verification_store"),
+                sql("notion_verification_store"),
                 integration,
                 token,
                 remote_address,
@@ -67,7 +68,7 @@ class WebhookRepository:
         """The integration's kept verification requests, newest first."""
         with translate_errors():
             rows = await self._pool.fetch(
-                sql("webhook_verifications"), integration, VERIFICATIONS_KEPT
+                sql("notion_verifications"), integration, VERIFICATIONS_KEPT
             )
         return [
             Verification(r["verification_token"], r["remote_address"], r["received_at"])
@@ -81,7 +82,7 @@ class WebhookRepository:
         id; ``None`` when no batch runs on the page through ``integration``."""
         with translate_errors():
             row = await self._pool.fetchrow(
-                sql("webhook_page_event"), notion_page_id, integration, event_id
+                sql("notion_page_event"), notion_page_id, integration, event_id
             )
         if row is None:
             return None
