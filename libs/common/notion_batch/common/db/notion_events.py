@@ -2,9 +2,9 @@
 subscription is created, page events acted on (once per event id), and the re-read a busy page
 owes.
 
-The API writes all of it; the worker holding a page's lease only takes the re-read flag
-(``take_resync``) — and ``finish_tick`` turns a flag still set when the tick ends into a tick
-due now.
+The API writes all of it; the worker holding a page's lease takes the re-read flag
+(``TickRepository.take_resync``, db/ticks.py) — and ``finish_tick`` turns a flag still set
+when the tick ends into a tick due now.
 """
 
 from __future__ import annotations
@@ -87,10 +87,3 @@ class NotionEventRepository:
         if row is None:
             return None
         return PageEventResult(run_id=row["run_id"], busy=row["busy"], fresh=row["fresh"])
-
-    async def take_resync(self, notion_page_id: str, owner: str) -> bool:
-        """Clear the page's re-read flag if set, for the worker holding its lease; ``True``
-        if it was set (the page changed since this tick read it)."""
-        with translate_errors():
-            row = await self._pool.fetchrow(sql("resync_take"), notion_page_id, owner)
-        return row is not None

@@ -1,5 +1,6 @@
--- Notion webhooks: verification requests and page events (API), and the re-read a busy
--- page's worker owes (worker). Run by db/notion_events.py.
+-- Notion's webhook events: verification requests and page events (API). The re-read a page
+-- event asks of a busy page's worker is taken by that worker (resync_take, ticks.sql).
+-- Run by db/notion_events.py.
 
 
 -- name: notion_verification_store
@@ -37,12 +38,10 @@ SELECT verification_token, remote_address, received_at
 -- seen before does nothing (Notion repeats deliveries). No row: no such running batch.
 -- $1 page, $2 integration, $3 event id
 WITH target AS (
-    SELECT s.notion_page_id, s.run_id,
-           (s.lease_owner IS NOT NULL AND s.lease_expires_at >= now()) AS busy
+    SELECT s.notion_page_id, s.run_id, notion_batch_leased(s) AS busy
       FROM notion_batch_status s
       JOIN notion_batch_runs r ON r.id = s.run_id
-     WHERE s.notion_page_id = $1 AND s.status = 'running' AND s.end_time > now()
-       AND r.integration = $2
+     WHERE s.notion_page_id = $1 AND notion_batch_live(s) AND r.integration = $2
        FOR UPDATE OF s
 ), fresh AS (
     INSERT INTO notion_webhook_events (event_id, notion_page_id)
@@ -63,12 +62,3 @@ WITH target AS (
        AND e.received_at < now() - interval '2 days'
 )
 SELECT run_id, busy, EXISTS (SELECT 1 FROM fresh) AS fresh FROM target;
-
-
--- name: resync_take
--- The worker holding the page's lease takes (and clears) the re-read a page event asked for.
--- $1 page, $2 lease owner
-UPDATE notion_batch_status
-   SET resync_requested = false
- WHERE notion_page_id = $1 AND lease_owner = $2 AND resync_requested
-RETURNING notion_page_id;
