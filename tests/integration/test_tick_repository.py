@@ -6,6 +6,7 @@ import asyncpg
 import pytest
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
+from notion_batch.common.db.sql import sql
 from notion_batch.common.db.ticks import Holder, Lease, SyncedTodo, TickRepository
 
 
@@ -169,3 +170,29 @@ async def test_failing_a_batch_keeps_the_reason(pool: asyncpg.Pool, started: Sta
     run = await pool.fetchrow("SELECT status, end_reason FROM notion_batch_runs")
     assert run is not None
     assert (run["status"], run["end_reason"]) == ("failed", "failed")
+
+
+@pytest.mark.parametrize(
+    "query", ["todo_may_start", "todo_record_outcome", "lease_acquire", "claim_due_ticks"]
+)
+async def test_the_lease_rule_is_inlined_into_the_statements_that_ask_it(
+    pool: asyncpg.Pool, query: str
+) -> None:
+    # Migration 0010's functions are one SQL expression each so that PostgreSQL inlines them:
+    # the plan filters on the row's columns (index use and row locks as if written out). A
+    # function it could not inline (plpgsql, STRICT, a sub-select…) would be a call per row.
+    async with pool.acquire() as conn, conn.transaction():
+        nargs = len((await conn.prepare(sql(query))).get_parameters())
+        # The generic plan: the one of a statement run again and again, whatever its values.
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE probe AS {sql(query).rstrip(';')}")
+        try:
+            args = ", ".join(["NULL"] * nargs)
+            rows = await conn.fetch(f"EXPLAIN (VERBOSE, COSTS OFF) EXECUTE probe({args})")
+        finally:
+            await conn.execute("DEALLOCATE probe")
+    plan = "\n".join(r[0] for r in rows)
+    assert "notion_batch_" not in plan.replace("notion_batch_status", "").replace(
+        "notion_batch_runs", ""
+    ), plan
+    assert "end_time > now()" in plan
