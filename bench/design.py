@@ -52,7 +52,7 @@ from bench.common import (
 from bench.stack import Scenario, _wait_http, run_scenario
 from bench.worker import summarise
 from notion_batch.common.config import BrokerSettings
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.messaging.messages import Tick, encode
 from notion_batch.common.notion.transport import AiohttpTransport

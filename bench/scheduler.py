@@ -49,7 +49,7 @@ from bench.common import (
     wait_for_log,
 )
 from notion_batch.common.config import BrokerSettings
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 from notion_batch.common.messaging.broker import Broker
 
 INTERVAL = 60

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from notion_batch.common.db.batches import BatchRepository
-from notion_batch.common.db.todos import SyncedTodo, TodoRepository
+from notion_batch.common.db.ticks import SyncedTodo, TickRepository
 from tests.integration.conftest import ApiClientFactory
 
 PAGE = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
@@ -67,7 +67,7 @@ async def test_history_lists_runs_newest_first_with_how_they_ended(
     second = await start(client)
     await stop(client)
     third = await start(client)
-    assert await BatchRepository(pool).fail(PAGE, third["run_id"], "page not shared")
+    assert await TickRepository(pool).fail_batch(PAGE, third["run_id"], "page not shared")
     fourth = await start(client, interval_seconds=7)
 
     status, body = await call(client, "GET", f"/api/v1/batch/history/{PAGE}")
@@ -160,18 +160,17 @@ async def test_bad_history_queries_name_the_parameter(
 
 async def seed_todos(pool: asyncpg.Pool, run_id: int, count: int) -> list[str]:
     """``count`` to-dos in page order: every third done, every third+1 failed once."""
-    todos = TodoRepository(pool)
+    todos = TickRepository(pool)
     ids = [str(uuid.uuid4()) for _ in range(count)]
     await todos.merge_synced(
         PAGE,
         [SyncedTodo(block_id, i, f"task {i}", False) for i, block_id in enumerate(ids)],
-        complete=True,
     )
     for i, block_id in enumerate(ids):
         if i % 3 == 0:
-            assert await todos.record_done(block_id, run_id, f"done {i}", log=False)
+            assert await todos.record_outcome(block_id, run_id, "done", f"done {i}")
         elif i % 3 == 1:
-            await todos.record_failure(block_id, run_id, "boom", max_attempts=3, log=False)
+            await todos.record_failure(block_id, run_id, "boom", max_attempts=3)
     return ids
 
 

@@ -1,4 +1,4 @@
-"""BatchRepository and LeaseRepository against a real PostgreSQL database."""
+"""BatchRepository, and the leases of TickRepository, against a real PostgreSQL database."""
 
 import asyncio
 import uuid
@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch
-from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
+from notion_batch.common.db.ticks import Lease, LeaseRefusal, TickRepository
 
 
 def new_page() -> str:
@@ -113,20 +113,20 @@ async def test_expired_batches_complete_with_a_summary(pool: asyncpg.Pool) -> No
 
 
 async def test_lease_is_exclusive_and_refusals_say_why(pool: asyncpg.Pool) -> None:
-    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    batches, ticks = BatchRepository(pool), TickRepository(pool)
     page = new_page()
     started = await start(batches, page)
     assert started is not None
-    lease = await leases.acquire(page, started.run_id, "w1", 30)
+    lease = await ticks.acquire_lease(page, started.run_id, "w1", 30)
     assert isinstance(lease, Lease)
-    busy = await leases.acquire(page, started.run_id, "w2", 30)
+    busy = await ticks.acquire_lease(page, started.run_id, "w2", 30)
     assert isinstance(busy, LeaseRefusal) and busy.reason == "busy"
-    stale = await leases.acquire(page, started.run_id + 99, "w2", 30)
+    stale = await ticks.acquire_lease(page, started.run_id + 99, "w2", 30)
     assert isinstance(stale, LeaseRefusal) and stale.reason == "stale"
-    assert await leases.renew(lease, 30) is True
+    assert await ticks.renew_lease(lease, 30) is True
     await batches.stop(page, message="stopped")
-    assert await leases.renew(lease, 30) is False  # still ours, but the batch ended
-    await leases.finish(lease, "running — 3 items processed")
+    assert await ticks.renew_lease(lease, 30) is False  # still ours, but the batch ended
+    await ticks.finish_tick(lease, "running — 3 items processed")
     status = await batches.status(page)
     assert status is not None and status.message == "stopped"  # a stop's message is kept
 
@@ -136,7 +136,7 @@ async def test_a_row_lock_without_a_lease_is_waited_out_not_taken_for_busy(
 ) -> None:
     """The scheduler commits its claim only after publishing the tick: a worker quick enough to
     meet the row still locked waits for it rather than drop the tick as busy."""
-    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    batches, ticks = BatchRepository(pool), TickRepository(pool)
     page = str(uuid.uuid4())
     started = await batches.start(NewBatch(page, 60, 600, "running"))
     assert started is not None
@@ -144,39 +144,39 @@ async def test_a_row_lock_without_a_lease_is_waited_out_not_taken_for_busy(
         await conn.execute(
             "SELECT 1 FROM notion_batch_status WHERE notion_page_id = $1 FOR UPDATE", page
         )
-        acquiring = asyncio.create_task(leases.acquire(page, started.run_id, "w1", 30))
+        acquiring = asyncio.create_task(ticks.acquire_lease(page, started.run_id, "w1", 30))
         await asyncio.sleep(0.3)
         assert not acquiring.done()
     assert isinstance(await acquiring, Lease)
 
 
 async def test_expired_lease_can_be_taken_over(pool: asyncpg.Pool) -> None:
-    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    batches, ticks = BatchRepository(pool), TickRepository(pool)
     page = new_page()
     started = await start(batches, page)
     assert started is not None
-    dead = await leases.acquire(page, started.run_id, "dead-worker", 0.2)
+    dead = await ticks.acquire_lease(page, started.run_id, "dead-worker", 0.2)
     assert isinstance(dead, Lease)
     await asyncio.sleep(0.3)
-    alive = await leases.acquire(page, started.run_id, "w2", 30)
+    alive = await ticks.acquire_lease(page, started.run_id, "w2", 30)
     assert isinstance(alive, Lease)
-    assert await leases.renew(dead, 30) is None  # the dead worker's lease is gone
+    assert await ticks.renew_lease(dead, 30) is None  # the dead worker's lease is gone
 
 
 async def test_a_finished_tick_summarises_itself_with_what_is_left(pool: asyncpg.Pool) -> None:
-    batches, leases = BatchRepository(pool), LeaseRepository(pool)
+    batches, ticks = BatchRepository(pool), TickRepository(pool)
     page = new_page()
     started = await start(batches, page)
     assert started is not None
-    lease = await leases.acquire(page, started.run_id, "w1", 30)
+    lease = await ticks.acquire_lease(page, started.run_id, "w1", 30)
     assert isinstance(lease, Lease)
-    await leases.finish(lease, "running — 3 items processed (3 done, 0 skipped)")
+    await ticks.finish_tick(lease, "running — 3 items processed (3 done, 0 skipped)")
     status = await batches.status(page)
     assert status is not None
     assert status.message == "running — 3 items processed (3 done, 0 skipped); 0 pending"
     assert status.last_run_at is not None
     # The lease is free again for the next tick.
-    assert isinstance(await leases.acquire(page, started.run_id, "w2", 30), Lease)
+    assert isinstance(await ticks.acquire_lease(page, started.run_id, "w2", 30), Lease)
 
 
 async def test_an_ended_batch_gets_record_only_ticks_while_its_outbox_is_not_empty(

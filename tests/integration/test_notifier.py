@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from notion_batch.common.config import Env
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StoppedBatch
 from notion_batch.common.db.notifications import NotificationRepository
+from notion_batch.common.db.ticks import TickRepository
 from notion_batch.scheduler.notifications import open_channels
 from notion_batch.scheduler.notifier import Notifier
 from notion_batch.scheduler.settings import NotifySettings
@@ -122,7 +123,7 @@ async def test_every_end_of_a_run_owes_one_notification_in_its_transaction(
         pages[1],
     )
     assert [b.run_id for b in await repo.complete_expired(10)] == [runs[1]]  # the scheduler
-    assert await repo.fail(pages[2], runs[2], "page not shared")  # a worker
+    assert await TickRepository(pool).fail_batch(pages[2], runs[2], "page not shared")  # a worker
 
     async def broker_down(_: object) -> None:
         raise RuntimeError("broker down")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 
 PAGE = "6f1c2a4e-0000-4000-8000-000000000001"
 

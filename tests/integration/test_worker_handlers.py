@@ -16,10 +16,10 @@ from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import RunningEmulator
 from notion_batch.worker.handlers import HandlerContext, Handlers, open_handlers
-from notion_batch.worker.main import build_processor
 from notion_batch.worker.settings import WorkerSettings
 from notion_batch.worker.tick import TickPolicy, TickProcessor
 from tests.support.webhook_receiver import Answer, Receiver, webhook_receiver
+from tests.support.worker import tick_processor
 
 POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)
 BASE = {"DATABASE_URL": "postgresql://u@localhost/db", "AMQP_URL": "amqp://g:g@localhost/"}
@@ -38,15 +38,7 @@ def worker_context(emulator: RunningEmulator, **env: str) -> HandlerContext:
 
 
 def processor(pool: asyncpg.Pool, notion: NotionGateway, handlers: Handlers) -> TickProcessor:
-    return build_processor(
-        pool,
-        notion,
-        handlers=handlers,
-        policy=POLICY,
-        record_mode="page_log",
-        worker_id="test",
-        reconcile_delay_seconds=2.0,
-    )
+    return tick_processor(pool, notion, policy=POLICY, handlers=handlers)
 
 
 async def start_page(

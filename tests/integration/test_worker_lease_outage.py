@@ -16,8 +16,8 @@ import pytest
 import structlog
 
 from notion_batch.common.config import DatabaseSettings
-from notion_batch.common.db.leases import Lease, LeaseRepository
 from notion_batch.common.db.pool import create_pool
+from notion_batch.common.db.ticks import Lease, TickRepository
 from notion_batch.common.errors import DatabaseUnavailable
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import RunningEmulator
@@ -28,17 +28,17 @@ from tests.support.tcp_proxy import TcpProxy
 LEASE_SECONDS = 2.0
 
 
-class _OutageAtRelease(LeaseRepository):
-    """The real lease statements, on a connection whose server goes away just before the
-    tick's summary and release are written: the outage lands exactly after the work."""
+class _OutageAtRelease(TickRepository):
+    """The real statements, on a connection whose server goes away just before the tick's
+    summary and release are written: the outage lands exactly after the work."""
 
     def __init__(self, pool: asyncpg.Pool, proxy: TcpProxy) -> None:
         super().__init__(pool)
         self._proxy = proxy
 
-    async def finish(self, lease: Lease, message: str) -> None:
+    async def finish_tick(self, lease: Lease, message: str) -> None:
         self._proxy.cut()
-        await super().finish(lease, message)
+        await super().finish_tick(lease, message)
 
 
 async def test_an_outage_between_work_and_release_blocks_the_page_only_until_the_lease_expires(
@@ -55,7 +55,7 @@ async def test_an_outage_between_work_and_release_blocks_the_page_only_until_the
             first._policy = TickPolicy(
                 max_attempts=2, handler_timeout_seconds=5, lease_seconds=LEASE_SECONDS
             )
-            first._leases = _OutageAtRelease(lease_pool, proxy)
+            first._db = _OutageAtRelease(lease_pool, proxy)
             with structlog.testing.capture_logs() as logs, pytest.raises(DatabaseUnavailable):
                 await first.process(tick(started))
         finally:

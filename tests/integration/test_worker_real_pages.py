@@ -23,9 +23,9 @@ from notion_batch.common.notion import NotionGateway
 from notion_batch.emulator import RunningEmulator
 from notion_batch.emulator.realistic import create_realistic_page
 from notion_batch.worker.handlers import complete
-from notion_batch.worker.main import build_processor
 from notion_batch.worker.tick import TickPolicy, TickProcessor
 from tests.integration.conftest import ApiClientFactory
+from tests.support.worker import tick_processor
 
 POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)
 KEY = "real-pages-reader-0123456789abcdef"
@@ -38,15 +38,7 @@ async def api(make_api_client: ApiClientFactory) -> TestClient:
 
 
 def processor(pool: asyncpg.Pool, notion: NotionGateway) -> TickProcessor:
-    return build_processor(
-        pool,
-        notion,
-        handler=complete,
-        policy=POLICY,
-        record_mode="page_log",
-        worker_id="test",
-        reconcile_delay_seconds=2.0,
-    )
+    return tick_processor(pool, notion, policy=POLICY, handler=complete)
 
 
 async def start(pool: asyncpg.Pool, page_id: str, *, duration: int = 600) -> StartedBatch:

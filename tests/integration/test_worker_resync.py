@@ -8,8 +8,8 @@ import asyncpg
 import structlog
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch
-from notion_batch.common.db.leases import Lease, LeaseRepository
-from notion_batch.common.db.webhooks import WebhookRepository
+from notion_batch.common.db.notion_events import NotionEventRepository
+from notion_batch.common.db.ticks import Lease, TickRepository
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import RunningEmulator
 from notion_batch.worker.handlers import Outcome, Todo
@@ -35,7 +35,7 @@ async def test_a_change_during_the_tick_is_worked_in_the_same_tick(
     )
     assert started is not None
     await later(pool, page)
-    webhooks = WebhookRepository(pool)
+    webhooks = NotionEventRepository(pool)
     answers = []
 
     async def handler(todo: Todo) -> Outcome:
@@ -75,14 +75,14 @@ async def test_a_re_read_left_when_the_tick_ends_becomes_a_tick_due_now(
     )
     assert started is not None
     await later(pool, page)
-    leases = LeaseRepository(pool)
-    lease = await leases.acquire(page, started.run_id, "w/1", 30)
+    ticks = TickRepository(pool)
+    lease = await ticks.acquire_lease(page, started.run_id, "w/1", 30)
     assert isinstance(lease, Lease)
-    webhooks = WebhookRepository(pool)
+    webhooks = NotionEventRepository(pool)
     # The event comes after the tick's last look for one (or the tick ran out of time).
     result = await webhooks.page_event(page, "default", "late-event")
     assert result is not None and result.busy
-    await leases.finish(lease, "running — 0 items processed")
+    await ticks.finish_tick(lease, "running — 0 items processed")
     row = await pool.fetchrow(
         "SELECT resync_requested, next_tick_at <= now() AS due FROM notion_batch_status"
         " WHERE notion_page_id = $1",
@@ -92,10 +92,10 @@ async def test_a_re_read_left_when_the_tick_ends_becomes_a_tick_due_now(
     assert row["resync_requested"] is False and row["due"] is True
     # Without a page event the tick leaves the schedule alone.
     await later(pool, page)
-    lease = await leases.acquire(page, started.run_id, "w/2", 30)
+    lease = await ticks.acquire_lease(page, started.run_id, "w/2", 30)
     assert isinstance(lease, Lease)
-    assert not await webhooks.take_resync(page, "w/2")
-    await leases.finish(lease, "running — 0 items processed")
+    assert not await ticks.take_resync(page, "w/2")
+    await ticks.finish_tick(lease, "running — 0 items processed")
     assert await pool.fetchval(
         "SELECT next_tick_at > now() FROM notion_batch_status WHERE notion_page_id = $1", page
     )

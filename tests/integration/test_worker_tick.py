@@ -17,14 +17,14 @@ import asyncpg
 import pytest
 
 from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
-from notion_batch.common.db.todos import TodoRepository
+from notion_batch.common.db.ticks import TickRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import Fault, RunningEmulator
 from notion_batch.worker.handlers import Handler, Outcome, Todo, complete
-from notion_batch.worker.main import build_processor
 from notion_batch.worker.settings import RecordMode
 from notion_batch.worker.tick import TickPolicy, TickProcessor
+from tests.support.worker import tick_processor
 
 POLICY = TickPolicy(max_attempts=2, handler_timeout_seconds=5, lease_seconds=10)
 #: The emulator's stalled append lands after 1.5 s; the read-back waits past that.
@@ -37,13 +37,12 @@ def processor(
     handler: Handler = complete,
     mode: RecordMode = "page_log",
 ) -> TickProcessor:
-    return build_processor(
+    return tick_processor(
         pool,
         notion,
-        handler=handler,
         policy=POLICY,
+        handler=handler,
         record_mode=mode,
-        worker_id="test",
         reconcile_delay_seconds=RECONCILE_DELAY,
     )
 
@@ -286,7 +285,7 @@ async def test_a_stale_tick_does_nothing(
     assert await pool.fetchval("SELECT count(*) FROM notion_todos") == 0
 
 
-class _CrashAfterAppend(TodoRepository):
+class _CrashAfterAppend(TickRepository):
     """Dies like a killed worker would: Notion has the lines, the commit never happens."""
 
     async def mark_logged(
@@ -306,7 +305,7 @@ async def test_a_worker_dying_between_append_and_commit_does_not_log_twice(
     started = await start_page(pool, emulator, texts)
     doomed = processor(pool, notion)
     # The crash point under test: the recorder commits through a repository that dies.
-    doomed._notion["default"].recorder._todos = _CrashAfterAppend(pool)
+    doomed._notion["default"].recorder._db = _CrashAfterAppend(pool)
     with pytest.raises(_WorkerDied):
         await doomed.process(tick(started))
     assert len(log_lines(emulator, started.notion_page_id)) == 4

@@ -9,9 +9,9 @@ from aiohttp import web
 
 from notion_batch.common.config import BatchDefaults, Scope
 from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.db.reports import ReportRepository
 from notion_batch.common.db.starts import IdempotentStarts
-from notion_batch.common.db.webhooks import WebhookRepository
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import Metrics
 from notion_batch.common.readiness import ServiceReadiness
@@ -19,7 +19,7 @@ from notion_batch.common.readiness import ServiceReadiness
 BATCHES = web.AppKey("batches", BatchRepository)
 REPORTS = web.AppKey("reports", ReportRepository)
 IDEMPOTENT_STARTS = web.AppKey("idempotent_starts", IdempotentStarts)
-WEBHOOKS = web.AppKey("webhooks", WebhookRepository)
+WEBHOOKS = web.AppKey("webhooks", NotionEventRepository)
 BROKER = web.AppKey("broker", Broker)
 #: ``/readyz``: the database and the broker reachable; given both once they are open.
 READINESS = web.AppKey("readiness", ServiceReadiness)
@@ -45,7 +45,7 @@ def hold_resources(
     app[BATCHES] = BatchRepository(pool, stall_seconds=stall_seconds)
     app[REPORTS] = ReportRepository(pool)
     app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
-    app[WEBHOOKS] = WebhookRepository(pool)
+    app[WEBHOOKS] = NotionEventRepository(pool)
     app[BROKER] = broker
     app[READINESS].pool = pool
     app[READINESS].broker = broker

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
-from notion_batch.common.db.batches import BatchRepository
 from notion_batch.common.db.crashes import CrashCount, CrashRepository
+from notion_batch.common.db.ticks import TickRepository
 from notion_batch.common.errors import MessageError, UnavailableError
 from notion_batch.common.messaging.messages import Tick, decode
 from notion_batch.common.metrics import get_metrics
@@ -41,12 +41,13 @@ class TickConsumer:
         self,
         processor: TickProcessor,
         *,
-        batches: BatchRepository,
+        db: TickRepository,
         crashes: CrashRepository,
         crash_limit: int = DEFAULT_WORKER_CRASH_LIMIT,
     ) -> None:
         self._processor = processor
-        self._batches = batches
+        #: Where a crash loop fails the batch (``fail_batch``, the one way a worker fails one).
+        self._db = db
         self._crashes = crashes
         self._crash_limit = crash_limit
         #: Crashes this process could not write (the database was away), by (page, run):
@@ -109,10 +110,7 @@ class TickConsumer:
             self._metrics.ticks_returned.labels(reason="shutdown").inc()
             raise
         except UnavailableError as exc:
-            log.warning("tick_handed_back", reason=str(exc))
-            await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
-            await message.nack(requeue=True)
-            self._metrics.ticks_returned.labels(reason="unavailable").inc()
+            await self._hand_back_later(message, exc)
             return
         except Exception as exc:
             await self._crashed(message, tick, exc)
@@ -148,14 +146,20 @@ class TickConsumer:
             await self._end_crash_loop(tick, count, error)
         except UnavailableError as unavailable:
             # Counted, not acted on: the next delivery finds the count at the limit still.
-            log.warning("tick_handed_back", reason=str(unavailable))
-            await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
-            await message.nack(requeue=True)
-            self._metrics.ticks_returned.labels(reason="unavailable").inc()
+            await self._hand_back_later(message, unavailable)
             return
         # Dead-lettered (the queue's dead-letter exchange), kept there for a person to read.
         await message.reject(requeue=False)
         self._metrics.ticks_returned.labels(reason="crash_loop").inc()
+
+    async def _hand_back_later(
+        self, message: AbstractIncomingMessage, unavailable: UnavailableError
+    ) -> None:
+        """Requeue a tick that failed for a passing reason, after a pause."""
+        log.warning("tick_handed_back", reason=str(unavailable))
+        await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
+        await message.nack(requeue=True)
+        self._metrics.ticks_returned.labels(reason="unavailable").inc()
 
     async def _count(self, tick: Tick, error: str) -> CrashCount | None:
         """The run's crashes in a row with this one; ``None`` when it cannot be counted.
@@ -190,7 +194,7 @@ class TickConsumer:
                 f"failed: its ticks crashed {count.crashes} times in a row "
                 f"(WORKER_CRASH_LIMIT {self._crash_limit}), the last with {error}"
             )
-            if await self._batches.fail(tick.notion_page_id, tick.run_id, reason):
+            if await self._db.fail_batch(tick.notion_page_id, tick.run_id, reason):
                 log.error("batch_crash_looped", reason=reason, crashes=count.crashes)
                 self._metrics.batches_ended.labels(reason="failed").inc()
                 self._metrics.batches_crash_looped.inc()

@@ -9,7 +9,7 @@ from types import TracebackType
 
 import structlog
 
-from notion_batch.common.db.leases import Lease, LeaseRepository
+from notion_batch.common.db.ticks import Lease, TickRepository
 from notion_batch.common.errors import UnavailableError
 
 log = structlog.get_logger(__name__)
@@ -22,8 +22,8 @@ class LeaseKeeper:
     or the batch ended (stopped, expired): the tick then starts no new to-do.
     """
 
-    def __init__(self, leases: LeaseRepository, lease: Lease, lease_seconds: float) -> None:
-        self._leases = leases
+    def __init__(self, db: TickRepository, lease: Lease, lease_seconds: float) -> None:
+        self._db = db
         self._lease = lease
         self._lease_seconds = lease_seconds
         self._lost = False
@@ -61,7 +61,7 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(interval)
             try:
-                state = await self._leases.renew(self._lease, self._lease_seconds)
+                state = await self._db.renew_lease(self._lease, self._lease_seconds)
             except UnavailableError as exc:
                 log.warning("lease_renew_failed", error=str(exc))
                 continue

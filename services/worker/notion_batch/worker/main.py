@@ -11,15 +11,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import asyncpg
 import structlog
 
-from notion_batch.common.config import DEFAULT_INTEGRATION, NotionSettings
-from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.config import NotionSettings
 from notion_batch.common.db.crashes import CrashRepository
-from notion_batch.common.db.leases import LeaseRepository
 from notion_batch.common.db.notion_budget import SharedRateLimiter
 from notion_batch.common.db.pool import pool_context
-from notion_batch.common.db.todos import TodoRepository
-from notion_batch.common.db.warnings import WarningRepository
-from notion_batch.common.db.webhooks import WebhookRepository
+from notion_batch.common.db.ticks import TickRepository
 from notion_batch.common.lifecycle import run_service
 from notion_batch.common.messaging.broker import Broker
 from notion_batch.common.metrics import get_metrics
@@ -28,7 +24,7 @@ from notion_batch.common.notion.pacing import RateLimiter, TokenBucketLimiter
 from notion_batch.common.ops_server import serve_ops
 from notion_batch.common.readiness import ServiceReadiness
 from notion_batch.worker.consumer import TickConsumer
-from notion_batch.worker.handlers import Handler, HandlerContext, Handlers, open_handlers
+from notion_batch.worker.handlers import HandlerContext, Handlers, open_handlers
 from notion_batch.worker.recorder import NotionRecorder
 from notion_batch.worker.settings import RecordMode, WorkerSettings
 from notion_batch.worker.sync import TodoSync
@@ -38,46 +34,31 @@ log = structlog.get_logger(__name__)
 
 
 def build_processor(
-    pool: asyncpg.Pool,
-    notion: NotionGateway | Mapping[str, NotionGateway],
+    db: TickRepository,
+    notion: Mapping[str, NotionGateway],
     *,
-    handlers: Handlers | None = None,
-    handler: Handler | None = None,
+    handlers: Handlers,
     policy: TickPolicy,
     record_mode: RecordMode,
     worker_id: str,
     reconcile_delay_seconds: float,
 ) -> TickProcessor:
-    """Wire a tick processor from its parts (the service and the tests use this).
-
-    ``notion``: a gateway per integration, by name (one gateway alone: the default
-    integration's). ``handlers`` are the worker's open handlers; a test may give one
-    ``handler`` instead, which then runs for every batch, whatever it chose.
-    """
-    gateways = {DEFAULT_INTEGRATION: notion} if isinstance(notion, NotionGateway) else notion
-    if handlers is None:
-        if handler is None:
-            raise TypeError("build_processor needs handlers or a handler")
-        handlers = Handlers(handler)
-    todos = TodoRepository(pool)
-    warnings = WarningRepository(pool)
+    """Wire a tick processor from its parts: its repository, a Notion gateway per integration
+    (by name) and the worker's open handlers."""
     return TickProcessor(
         worker_id=worker_id,
-        batches=BatchRepository(pool),
-        leases=LeaseRepository(pool),
-        todos=todos,
+        db=db,
         notion={
             name: NotionPorts(
-                sync=TodoSync(gateway, todos, warnings),
+                sync=TodoSync(gateway, db),
                 recorder=NotionRecorder(
-                    gateway, todos, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
+                    gateway, db, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
                 ),
             )
-            for name, gateway in gateways.items()
+            for name, gateway in notion.items()
         },
         handlers=handlers,
         policy=policy,
-        webhooks=WebhookRepository(pool),
     )
 
 
@@ -99,8 +80,9 @@ async def serve(
     ):
         get_metrics().watch_pool(pool)
         readiness.pool = pool
+        db = TickRepository(pool)
         processor = build_processor(
-            pool,
+            db,
             notion,
             handlers=handlers,
             policy=TickPolicy(
@@ -115,7 +97,7 @@ async def serve(
         )
         consumer = TickConsumer(
             processor,
-            batches=BatchRepository(pool),
+            db=db,
             crashes=CrashRepository(pool),
             crash_limit=settings.crash_limit,
         )

@@ -18,14 +18,13 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from notion_batch.common.db.leases import Lease
-from notion_batch.common.db.todos import OutboxItem, RunLogState, TodoRepository
+from notion_batch.common.db.ticks import Lease, OutboxItem, RunLogState, TickRepository
 from notion_batch.common.errors import (
     NotionAccessError,
     NotionBlockRefused,
@@ -67,7 +66,6 @@ class RecordReport:
     skipped: int = 0
     #: Why recording stopped early, if it did (Notion unavailable, tick time used up).
     interrupted: str | None = None
-    errors: list[str] = field(default_factory=list)
 
 
 class _Interrupted(Exception):
@@ -78,13 +76,13 @@ class NotionRecorder:
     def __init__(
         self,
         gateway: NotionGateway,
-        todos: TodoRepository,
+        db: TickRepository,
         mode: RecordMode,
         *,
         reconcile_delay_seconds: float,
     ) -> None:
         self._gateway = gateway
-        self._todos = todos
+        self._db = db
         self._mode = mode
         self._reconcile_delay = reconcile_delay_seconds
 
@@ -93,10 +91,10 @@ class NotionRecorder:
         report = RecordReport()
         # Read from the database each time: an earlier recording of this tick (or of a tick
         # that died) may have created the log block or found an append of unknown fate.
-        state = await self._todos.run_log_state(lease.run_id)
+        state = await self._db.run_log_state(lease.run_id)
         try:
             while time.monotonic() < deadline:
-                items = await self._todos.outbox(lease.notion_page_id, OUTBOX_BATCH)
+                items = await self._db.outbox(lease.notion_page_id, OUTBOX_BATCH)
                 if not items:
                     break
                 items = await self._check(items, report)
@@ -132,7 +130,7 @@ class NotionRecorder:
                     # About this to-do only: it is given up (never edited again), the rest go
                     # on. A crash before this commit costs one more refused edit, nothing else.
                     reason = _refusal_reason(exc)
-                    result = await self._todos.skip_uneditable(item.block_id, reason, exc.answer)
+                    result = await self._db.skip_uneditable(item.block_id, reason, exc.answer)
                     log.warning(
                         "todo_check_refused",
                         block_id=item.block_id,
@@ -150,7 +148,7 @@ class NotionRecorder:
                     return exc
                 # Committed one by one: a worker dying mid-batch leaves only the checks in
                 # flight to be sent again, not every check Notion already confirmed.
-                await self._todos.mark_checked([item.block_id])
+                await self._db.mark_checked([item.block_id])
                 return item.block_id
 
         outcomes = await asyncio.gather(*(check(i) for i in to_check))
@@ -192,12 +190,12 @@ class NotionRecorder:
             await self._append_log(lease, state, lines)
         except NotionUnavailable as exc:
             if not exc.ambiguous:  # known not to have landed: nothing to read back
-                await self._todos.set_log_reconcile(lease.run_id, None)
+                await self._db.set_log_reconcile(lease.run_id, None)
             raise _Interrupted(f"Notion unavailable while appending the log: {exc}") from None
         except NotionAccessError as exc:
-            await self._todos.set_log_reconcile(lease.run_id, None)
+            await self._db.set_log_reconcile(lease.run_id, None)
             raise _Interrupted(f"cannot append the log: {exc}") from None
-        await self._todos.mark_logged([i.block_id for i in items], reconciled_run=lease.run_id)
+        await self._db.mark_logged([i.block_id for i in items], reconciled_run=lease.run_id)
         state.reconcile_needed = False
         report.logged += len(items)
 
@@ -242,12 +240,12 @@ class NotionRecorder:
             )
         except NotionUnavailable as exc:
             if not exc.ambiguous:
-                await self._todos.set_log_reconcile(lease.run_id, None)
+                await self._db.set_log_reconcile(lease.run_id, None)
             raise _Interrupted(f"cannot create the log block: {exc}") from None
         except NotionAccessError as exc:
-            await self._todos.set_log_reconcile(lease.run_id, None)
+            await self._db.set_log_reconcile(lease.run_id, None)
             raise _Interrupted(f"cannot create the log block: {exc}") from None
-        await self._todos.set_log_block(lease.run_id, block_id)
+        await self._db.set_log_block(lease.run_id, block_id)
         return block_id
 
     async def _find_container(self, lease: Lease) -> str | None:
@@ -263,10 +261,10 @@ class NotionRecorder:
             if log_container_run(b) == lease.run_id and not b.get("in_trash")
         ]
         if not found:
-            await self._todos.set_log_reconcile(lease.run_id, None)
+            await self._db.set_log_reconcile(lease.run_id, None)
             return None
         block_id = found[-1]
-        await self._todos.set_log_block(lease.run_id, block_id)
+        await self._db.set_log_block(lease.run_id, block_id)
         log.info("notion_log_block_found", block_id=block_id)
         return block_id
 
@@ -286,7 +284,7 @@ class NotionRecorder:
         except NotionUnavailable as exc:
             raise _Interrupted(f"cannot read the log back: {exc}") from None
         landed = logged_todo_ids(blocks) & {i.block_id for i in items}
-        await self._todos.mark_logged(sorted(landed), reconciled_run=lease.run_id)
+        await self._db.mark_logged(sorted(landed), reconciled_run=lease.run_id)
         if landed:
             log.info("notion_log_reconciled", already_logged=len(landed))
         state.reconciled |= landed
@@ -294,7 +292,7 @@ class NotionRecorder:
 
     async def _ask_reconcile(self, lease: Lease, state: RunLogState) -> None:
         state.reconcile_needed, state.reconcile_ready = True, False
-        await self._todos.set_log_reconcile(lease.run_id, self._reconcile_delay)
+        await self._db.set_log_reconcile(lease.run_id, self._reconcile_delay)
 
     @staticmethod
     def _await_reconcile(state: RunLogState) -> None:
@@ -313,7 +311,7 @@ class NotionRecorder:
                     # Which to-do's append was in doubt is not known: look under each once.
                     existing = await self._gateway.list_child_blocks(item.block_id)
                     if any(is_result_block(b) for b in existing):
-                        await self._todos.mark_logged([item.block_id])
+                        await self._db.mark_logged([item.block_id])
                         continue
                 await self._ask_reconcile(lease, state)  # write-ahead, as for the page log
                 await self._gateway.append_blocks(item.block_id, [todo_result_block(_line(item))])
@@ -322,12 +320,12 @@ class NotionRecorder:
                     raise
                 # Gone, or trashed (400 "Can't edit block that is archived"): no line there.
                 log.warning("todo_log_dropped", block_id=item.block_id, reason=str(exc))
-                await self._todos.mark_logged([item.block_id], reconciled_run=lease.run_id)
+                await self._db.mark_logged([item.block_id], reconciled_run=lease.run_id)
                 state.reconcile_needed = False
                 continue
             except NotionUnavailable as exc:
                 raise _Interrupted(f"Notion unavailable while logging: {exc}") from None
-            await self._todos.mark_logged([item.block_id], reconciled_run=lease.run_id)
+            await self._db.mark_logged([item.block_id], reconciled_run=lease.run_id)
             state.reconcile_needed = False
             report.logged += 1
 

@@ -6,9 +6,8 @@ import time
 
 import structlog
 
-from notion_batch.common.db.leases import Lease
-from notion_batch.common.db.todos import SyncedTodo, TodoRepository
-from notion_batch.common.db.warnings import NewWarning, WarningRepository
+from notion_batch.common.db.ticks import Lease, SyncedTodo, TickRepository
+from notion_batch.common.db.warnings import NewWarning
 from notion_batch.common.errors import (
     NotionAccessError,
     NotionBatchError,
@@ -35,12 +34,9 @@ class PageGone(NotionBatchError):
 
 
 class TodoSync:
-    def __init__(
-        self, gateway: NotionGateway, todos: TodoRepository, warnings: WarningRepository
-    ) -> None:
+    def __init__(self, gateway: NotionGateway, db: TickRepository) -> None:
         self._gateway = gateway
-        self._todos = todos
-        self._warnings = warnings
+        self._db = db
         #: (page, run) → when this worker last retrieved the page.
         self._page_checked: dict[tuple[str, int], float] = {}
 
@@ -55,8 +51,8 @@ class TodoSync:
         self._page_checked[key] = now
         return True
 
-    async def sync(self, lease: Lease) -> bool:
-        """Merge the page's current to-dos; ``False`` if Notion could not be read this time.
+    async def sync(self, lease: Lease) -> None:
+        """Merge the page's current to-dos (none when Notion cannot be read this time).
 
         Raises :class:`PageGone` when Notion answers about the page itself: retrieving it or
         listing its top level gives a 4xx, or it is in the trash. A block whose children
@@ -67,7 +63,7 @@ class TodoSync:
         """
         page_id = lease.notion_page_id
         # Our own log blocks hold no to-dos; not descending into them saves calls every tick.
-        skip = await self._todos.log_block_ids(page_id)
+        skip = await self._db.log_block_ids(page_id)
         try:
             # The one documented way to see the trash: ``in_trash`` is on the page object;
             # nothing documents that listing a trashed page's blocks fails.
@@ -82,15 +78,13 @@ class TodoSync:
             raise PageGone(str(exc)) from exc
         except NotionUnavailable as exc:
             log.warning("notion_sync_failed", error=str(exc))
-            return False
+            return
         # Every to-do readable now; one under a block unreadable this time is not worked
-        # (complete=True skips it if it was pending): we cannot see whether it still exists.
-        await self._todos.merge_synced(
-            page_id,
-            [SyncedTodo(b.block_id, b.position, b.text, b.checked) for b in read.todos],
-            complete=True,
+        # (the merge skips it if it was pending): we cannot see whether it still exists.
+        await self._db.merge_synced(
+            page_id, [SyncedTodo(b.block_id, b.position, b.text, b.checked) for b in read.todos]
         )
-        new = await self._warnings.record(
+        new = await self._db.record_warnings(
             lease.run_id,
             [
                 NewWarning(u.block_id, u.block_type, u.status, u.code, u.describe())
@@ -100,4 +94,3 @@ class TodoSync:
         log.info(
             "page_synced", todos=len(read.todos), unreadable=len(read.unreadable), new_warnings=new
         )
-        return True

@@ -1,16 +1,33 @@
-"""Working one tick of one page: lease, sync, process the pending to-dos, record, release.
+"""Working one tick of one page: the steps of a tick, told here once.
 
-The steps, in order (each is one module's job):
-1. lease the page row (``LeaseRepository``): a page busy elsewhere is skipped, not waited on;
-2. sync: read the page's to-dos from Notion into the to-do table (``sync.py``);
-3. process pending to-dos in page order, each committed on its own (``TodoRepository``);
-4. record outcomes in Notion (``recorder.py``), every ``OUTBOX_BATCH`` to-dos and at the end;
-5. if a page event arrived meanwhile (a Notion webhook set ``resync_requested``), steps 2-4
-   again, within the tick's time;
-6. write the tick's summary onto the batch and release the lease.
-A to-do starts only while the batch runs and the lease is ours, as the database says just
-before it (the previous to-do's commit answers that in the same statement), so a stop or an
-expiry takes effect within one to-do.
+A tick message reaches ``TickConsumer.on_message`` (consumer.py), which calls
+:meth:`TickProcessor.process` and acks the message once the work is committed. Each step, and
+where it lives (every database statement is a method of ``TickRepository``, db/ticks.py,
+running ``queries/ticks.sql``):
+
+1. **Lease** the page row: ``TickRepository.acquire_lease``. A page busy elsewhere is skipped,
+   not waited on; a stale tick (batch stopped, expired, restarted) does nothing. While the
+   tick works, ``LeaseKeeper`` (lease_keeper.py) renews the lease (``renew_lease``).
+2. **Sync**: read the page's to-dos from Notion into the to-do table, ``TodoSync.sync``
+   (sync.py; ``merge_synced``, ``record_warnings``). A page gone from Notion fails the batch
+   (:meth:`TickProcessor._fail`, ``fail_batch``).
+3. **Work** the pending to-dos in page order, :meth:`TickProcessor._work`: ``pending``, then
+   per to-do the handler (handlers.py) in :meth:`TickProcessor._process_one` and its outcome
+   committed on its own (``record_outcome``, ``record_failure``). A to-do starts only while
+   the batch runs and the lease is ours, as the database says just before it: ``may_start``,
+   or the previous outcome's commit in the same statement (the rule is
+   ``notion_batch_held_by()``, migration 0010), so a stop or an expiry takes effect within
+   one to-do.
+4. **Record** the outcomes in Notion, ``NotionRecorder.record`` (recorder.py; the outbox),
+   every ``OUTBOX_BATCH`` to-dos and at the end.
+5. **Re-read** the page if a person changed it meanwhile (a Notion webhook event set
+   ``resync_requested``): :meth:`TickProcessor._resync_requested` (``take_resync``), then
+   steps 2-4 again, within the tick's time.
+6. **Finish**: write the tick's summary onto the batch and release the lease,
+   ``finish_tick`` (``release_lease`` when the tick did not work through).
+
+A record-only tick (of an ended batch, :meth:`TickProcessor._record_only`) leases the page
+with ``acquire_lease_for_record`` and does step 4 alone.
 """
 
 from __future__ import annotations
@@ -24,10 +41,7 @@ from dataclasses import dataclass
 import structlog
 
 from notion_batch.common.config import integration_variable
-from notion_batch.common.db.batches import BatchRepository
-from notion_batch.common.db.leases import Lease, LeaseRefusal, LeaseRepository
-from notion_batch.common.db.todos import Holder, PendingTodo, TodoRepository
-from notion_batch.common.db.webhooks import WebhookRepository
+from notion_batch.common.db.ticks import Holder, Lease, LeaseRefusal, PendingTodo, TickRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
 from notion_batch.worker.errors import HandlerUnavailable
@@ -77,24 +91,19 @@ class TickReport:
 
 
 class TickProcessor:
+    """Works ticks, one page each, through the steps the module tells."""
+
     def __init__(
         self,
         *,
         worker_id: str,
-        batches: BatchRepository,
-        leases: LeaseRepository,
-        todos: TodoRepository,
+        db: TickRepository,
         notion: Mapping[str, NotionPorts],
         handlers: Handlers,
         policy: TickPolicy,
-        webhooks: WebhookRepository,
     ) -> None:
         self._worker_id = worker_id
-        #: Where a page event asks the worker on the page to read it again before letting go.
-        self._webhooks = webhooks
-        self._batches = batches
-        self._leases = leases
-        self._todos = todos
+        self._db = db
         #: By integration name: each batch works through the integration it chose at start.
         self._notion = notion
         self._handlers = handlers
@@ -111,7 +120,7 @@ class TickProcessor:
         owner = f"{self._worker_id}/{uuid.uuid4().hex[:8]}"
         if tick.record_only:
             return await self._record_only(tick, owner)
-        got = await self._leases.acquire(
+        got = await self._db.acquire_lease(
             tick.notion_page_id, tick.run_id, owner, self._policy.lease_seconds
         )
         if isinstance(got, LeaseRefusal):
@@ -123,13 +132,13 @@ class TickProcessor:
         report = TickReport(outcome="worked")
         finished = False
         try:
-            async with LeaseKeeper(self._leases, lease, self._policy.lease_seconds) as keeper:
+            async with LeaseKeeper(self._db, lease, self._policy.lease_seconds) as keeper:
                 deadline = time.monotonic() + min(max(lease.interval_seconds, 10), MAX_TICK_SECONDS)
                 await self._work(lease, keeper, report, deadline)
                 while await self._resync_requested(lease, keeper, report, deadline):
                     await self._work(lease, keeper, report, deadline)
             if report.outcome == "worked":
-                await self._leases.finish(lease, _summary(report))
+                await self._db.finish_tick(lease, _summary(report))
                 finished = True
         finally:
             if not finished:
@@ -138,7 +147,7 @@ class TickProcessor:
 
     async def _record_only(self, tick: Tick, owner: str) -> TickReport:
         """The batch has ended: record what Notion did not take yet, start nothing."""
-        got = await self._leases.acquire_for_record(
+        got = await self._db.acquire_lease_for_record(
             tick.notion_page_id, owner, self._policy.lease_seconds
         )
         if isinstance(got, LeaseRefusal):
@@ -146,7 +155,7 @@ class TickProcessor:
             return TickReport(outcome=got.reason)
         report = TickReport(outcome="recorded")
         try:
-            async with LeaseKeeper(self._leases, got, self._policy.lease_seconds):
+            async with LeaseKeeper(self._db, got, self._policy.lease_seconds):
                 await self._record(got, report)
         finally:
             await asyncio.shield(self._release_quietly(got))
@@ -160,7 +169,7 @@ class TickProcessor:
         A flag still set when the tick ends makes the next tick due at once (``finish_tick``)."""
         if report.outcome != "worked" or self._stopping or not _in_time(keeper, deadline):
             return False
-        if not await self._webhooks.take_resync(lease.notion_page_id, lease.owner):
+        if not await self._db.take_resync(lease.notion_page_id, lease.owner):
             return False
         log.info("tick_resync", reason="the page changed in Notion during the tick")
         return True
@@ -195,14 +204,14 @@ class TickProcessor:
         # sync): then the database is asked before the next to-do starts.
         may_start: bool | None = None
         while not (stopped or self._stopping) and _in_time(keeper, deadline):
-            pending = await self._todos.pending(lease.notion_page_id, OUTBOX_BATCH, after=after)
+            pending = await self._db.pending(lease.notion_page_id, OUTBOX_BATCH, after=after)
             if not pending:
                 break
             for todo in pending:
                 if self._stopping or not _in_time(keeper, deadline):
                     break
                 if may_start is None:
-                    may_start = await self._todos.may_start(lease.notion_page_id, lease.owner)
+                    may_start = await self._db.may_start(lease.notion_page_id, lease.owner)
                 if not may_start:
                     log.info("tick_stopping", reason="batch no longer running")
                     stopped = True
@@ -219,7 +228,7 @@ class TickProcessor:
             await self._record(lease, report)
 
     async def _fail(self, lease: Lease, reason: str, report: TickReport) -> None:
-        if await self._batches.fail(lease.notion_page_id, lease.run_id, reason):
+        if await self._db.fail_batch(lease.notion_page_id, lease.run_id, reason):
             log.error("batch_failed", reason=reason)
             self._metrics.batches_ended.labels(reason="failed").inc()
         report.outcome = "failed"
@@ -283,15 +292,12 @@ class TickProcessor:
         holder: Holder,
         duration_ms: float,
     ) -> bool:
+        recorded = await self._db.record_outcome(
+            item.block_id, lease.run_id, outcome.status, outcome.result, holder=holder
+        )
         if outcome.status == "done":
-            recorded = await self._todos.record_done(
-                item.block_id, lease.run_id, outcome.result, log=True, holder=holder
-            )
             report.done += recorded.recorded
         else:
-            recorded = await self._todos.record_skipped(
-                item.block_id, lease.run_id, outcome.result, log=True, holder=holder
-            )
             report.skipped += recorded.recorded
         log.info(
             "todo_processed",
@@ -308,12 +314,11 @@ class TickProcessor:
     ) -> bool:
         self._metrics.todos_processed.labels(outcome="failed").inc()
         error = error[:MAX_ERROR_CHARS]
-        result = await self._todos.record_failure(
+        result = await self._db.record_failure(
             item.block_id,
             lease.run_id,
             error,
             max_attempts=self._policy.max_attempts,
-            log=True,
             holder=holder,
         )
         if not result.recorded:
@@ -346,7 +351,7 @@ class TickProcessor:
 
     async def _release_quietly(self, lease: Lease) -> None:
         try:
-            await self._leases.release(lease)
+            await self._db.release_lease(lease)
         except Exception as exc:
             log.warning("lease_release_failed", error=str(exc))
 

@@ -1,18 +1,22 @@
-"""Batch state: starting, stopping, reading, ticking and ending the batch of a page."""
+"""Batch state: starting, stopping, reading, ticking and ending the batch of a page.
+
+A worker's failing a batch is ``TickRepository.fail_batch`` (db/ticks.py), with the rest of
+a tick's statements.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from notion_batch.common.config import DEFAULT_INTEGRATION
-from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.pool import transaction, translate_errors
+from notion_batch.common.db.sql import sql
 from notion_batch.common.errors import BatchTooLong
 
 
@@ -32,15 +36,13 @@ class NewBatch:
 
 
 @dataclass(frozen=True)
-class StartedBatch:
-    notion_page_id: str
+class StartedBatch(NewBatch):
+    """A start that took: what it asked for, and the run it opened."""
+
+    _: KW_ONLY
     run_id: int
     start_time: datetime
     end_time: datetime
-    interval_seconds: int
-    #: The handler chosen for the run; ``None``: the worker's default.
-    handler: str | None = None
-    integration: str = DEFAULT_INTEGRATION
 
 
 @dataclass(frozen=True)
@@ -123,13 +125,10 @@ async def insert_batch(
     if row is None:
         return None
     return StartedBatch(
-        notion_page_id=_page(row),
+        **{**asdict(new), "notion_page_id": _page(row)},
         run_id=row["run_id"],
         start_time=row["start_time"],
         end_time=row["end_time"],
-        interval_seconds=row["interval_seconds"],
-        handler=row["handler"],
-        integration=row["integration"],
     )
 
 
@@ -165,7 +164,7 @@ class BatchRepository:
         ``before_commit`` runs inside the transaction (the API publishes the start command
         there): if it raises, the start is rolled back and nothing half-happened.
         """
-        async with self._transaction() as conn:
+        async with transaction(self._pool) as conn:
             started = await insert_batch(conn, new)
             if started is None:
                 return None
@@ -181,7 +180,7 @@ class BatchRepository:
         before_commit: Callable[[StoppedBatch], Awaitable[Any]] | None = None,
     ) -> StoppedBatch | None:
         """Stop the page's running batch; ``None`` if it is not running."""
-        async with self._transaction() as conn:
+        async with transaction(self._pool) as conn:
             row = await conn.fetchrow(sql("stop_batch"), notion_page_id, message)
             if row is None:
                 return None
@@ -241,13 +240,13 @@ class BatchRepository:
         The scheduler publishes the ticks inside the block: a failed publish rolls the claim
         back and the ticks stay due, so a broker hiccup loses no tick.
         """
-        async with self._transaction() as conn:
+        async with transaction(self._pool) as conn:
             yield _due_ticks(await conn.fetch(sql("claim_due_ticks"), limit))
 
     @asynccontextmanager
     async def claim_due_flushes(self, limit: int) -> AsyncIterator[list[DueTick]]:
         """Like :meth:`claim_due_ticks`, for the record-only ticks of ended batches."""
-        async with self._transaction() as conn:
+        async with transaction(self._pool) as conn:
             yield _due_ticks(await conn.fetch(sql("claim_due_flushes"), limit))
 
     async def next_due_in(self) -> float | None:
@@ -264,17 +263,6 @@ class BatchRepository:
             for r in rows
         ]
 
-    async def fail(self, notion_page_id: str, run_id: int, reason: str) -> bool:
-        with translate_errors():
-            row = await self._pool.fetchrow(sql("fail_batch"), notion_page_id, run_id, reason)
-        return row is not None
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
-        with translate_errors():
-            async with self._pool.acquire() as conn, conn.transaction():
-                yield conn
-
     async def extend(
         self, notion_page_id: str, seconds: int, *, max_total_seconds: int
     ) -> ExtendedBatch | None:
@@ -283,7 +271,7 @@ class BatchRepository:
         ``None`` when no batch is running for the page, or it has already reached its end.
         Raises :class:`BatchTooLong` when the batch would then last over ``max_total_seconds``.
         """
-        async with self._transaction() as conn:
+        async with transaction(self._pool) as conn:
             state = await conn.fetchrow(sql("extend_lock"), notion_page_id)
             if state is None or state["status"] != "running" or not state["live"]:
                 return None

@@ -9,8 +9,7 @@ channel, and claims due deliveries one attempt at a time. Every method is one tr
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import asyncpg
 
 from notion_batch.common.config import DEFAULT_INTEGRATION
-from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.pool import transaction, translate_errors
+from notion_batch.common.db.sql import sql
 
 #: Where a page lives on notion.so: its id without dashes is enough.
 NOTION_PAGE_URL = "https://www.notion.so/{}"
@@ -132,7 +131,7 @@ class NotificationRepository:
         Returns each summary with the channels it will be sent on.
         """
         expanded: list[tuple[BatchSummary, list[str]]] = []
-        async with self._transaction() as conn:
+        async with transaction(self._pool) as conn:
             rows = await conn.fetch(sql("notification_take_new"), limit, settle_seconds)
             for row in rows:
                 summary = BatchSummary.from_record(row)
@@ -178,9 +177,3 @@ class NotificationRepository:
                 sql(query), delivery.run_id, delivery.channel, delivery.attempt, *args
             )
         return row is not None
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
-        with translate_errors():
-            async with self._pool.acquire() as conn, conn.transaction():
-                yield conn

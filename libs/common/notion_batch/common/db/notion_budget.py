@@ -23,7 +23,7 @@ import asyncpg
 import structlog
 
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 from notion_batch.common.errors import UnavailableError
 
 log = structlog.get_logger(__name__)

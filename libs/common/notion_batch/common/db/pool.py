@@ -37,6 +37,15 @@ def translate_errors() -> Iterator[None]:
         raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
 
 
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
+    """A connection of ``pool`` in a transaction: committed when the block exits cleanly,
+    rolled back when it raises. A database out of reach raises :class:`DatabaseUnavailable`."""
+    with translate_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+
+
 async def keep_session(_: asyncpg.Connection) -> None:
     """The pool's ``reset``: nothing beyond asyncpg's own (rolling back an open transaction).
 

@@ -15,7 +15,7 @@ import asyncpg
 
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 from notion_batch.common.db.warnings import RunWarning
 
 _MIN_UUID = "00000000-0000-0000-0000-000000000000"

@@ -12,7 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import asyncpg
 
 from notion_batch.common.db.batches import NewBatch, StartedBatch, insert_batch
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 from notion_batch.common.errors import IdempotencyKeyReused
 
 #: Expired idempotency answers deleted by each claim: enough to keep up with any real load.

@@ -37,7 +37,7 @@ from notion_batch.common.config import (
     INTEGRATION_NAME_PATTERN,
     integration_variable,
 )
-from notion_batch.common.db.webhooks import PageEventResult
+from notion_batch.common.db.notion_events import PageEventResult
 from notion_batch.common.errors import UnavailableError
 from notion_batch.common.messaging.messages import PageChanged
 

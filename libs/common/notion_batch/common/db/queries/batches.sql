@@ -1,5 +1,5 @@
--- A page's batch and its runs: start, stop, status (API); ticks and expiry (scheduler);
--- failure (worker). Run by db/batches.py.
+-- A page's batch and its runs: start, stop, status (API); ticks and expiry (scheduler). A
+-- worker's failing a batch is fail_batch (ticks.sql). Run by db/batches.py.
 
 
 -- name: start_batch
@@ -26,9 +26,7 @@ WITH started AS (
     SELECT run_id, notion_page_id, interval_seconds, start_time, end_time, $5::text, $6::text
       FROM started
 )
-SELECT notion_page_id, run_id, start_time, end_time, interval_seconds, $5::text AS handler,
-       $6::text AS integration
-  FROM started;
+SELECT notion_page_id, run_id, start_time, end_time FROM started;
 
 
 -- name: stop_batch
@@ -79,8 +77,8 @@ SELECT count(*) FROM notion_batch_status WHERE status = 'running';
 WITH due AS (
     SELECT notion_page_id, run_id, next_tick_at AS scheduled_at, interval_seconds,
            floor(extract(epoch FROM now() - next_tick_at) / interval_seconds)::integer AS missed
-      FROM notion_batch_status
-     WHERE status = 'running' AND next_tick_at <= now() AND end_time > now()
+      FROM notion_batch_status d
+     WHERE notion_batch_live(d) AND next_tick_at <= now()
      ORDER BY next_tick_at
      LIMIT $1
        FOR UPDATE SKIP LOCKED
@@ -159,23 +157,6 @@ UPDATE notion_batch_status s
   FROM ended
  WHERE s.notion_page_id = ended.notion_page_id AND s.run_id = ended.id
 RETURNING s.notion_page_id, ended.id AS run_id, ended.message;
-
-
--- name: fail_batch
--- $1 page, $2 run, $3 reason
-WITH run AS (
-    UPDATE notion_batch_runs
-       SET status = 'failed', end_reason = 'failed', ended_at = now(), message = $3::text
-     WHERE id = $2::bigint AND status = 'running'
-    RETURNING id, notion_page_id
-)
-UPDATE notion_batch_status s
-   SET status = 'failed', message = $3::text, end_time = now(), next_tick_at = now(),
-       last_run_at = now(), updated_at = now()
-  FROM run
- WHERE s.notion_page_id = $1::uuid AND s.notion_page_id = run.notion_page_id
-   AND s.run_id = run.id AND s.status = 'running'
-RETURNING s.notion_page_id;
 
 
 -- name: extend_lock

@@ -1,5 +1,5 @@
 -- Crash loops: how many ticks of a run crashed in a row (worker). Run by db/crashes.py; the
--- batch itself is failed through fail_batch (batches.sql), the one way a worker fails one.
+-- batch itself is failed through fail_batch (ticks.sql), the one way a worker fails one.
 
 
 -- name: record_tick_crash

@@ -1,9 +1,10 @@
-"""Notion webhooks in the database: the verification requests Notion sends when a subscription
-is created, page events acted on (once per event id), and the re-read a busy page owes.
+"""Notion's webhook events in the database: the verification requests Notion sends when a
+subscription is created, page events acted on (once per event id), and the re-read a busy page
+owes.
 
-The API writes all of it; the worker holding a page's lease only takes the re-read flag
-(``take_resync``) — and ``finish_tick`` turns a flag still set when the tick ends into a tick
-due now.
+The API writes all of it; the worker holding a page's lease takes the re-read flag
+(``TickRepository.take_resync``, db/ticks.py) — and ``finish_tick`` turns a flag still set
+when the tick ends into a tick due now.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from notion_batch.common.db.pool import translate_errors
-from notion_batch.common.db.queries import sql
+from notion_batch.common.db.sql import sql
 
 #: Verification requests kept per integration: a few forged ones cannot push out the real one.
 VERIFICATIONS_KEPT = 5
@@ -43,7 +44,7 @@ class PageEventResult:
     fresh: bool
 
 
-class WebhookRepository:
+class NotionEventRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
@@ -53,7 +54,7 @@ class WebhookRepository:
         """Keep a verification request (the newest ``VERIFICATIONS_KEPT`` per integration)."""
         with translate_errors():
             row = await self._pool.fetchrow(
-                sql("webhook_verification_store"),
+                sql("notion_verification_store"),
                 integration,
                 token,
                 remote_address,
@@ -67,7 +68,7 @@ class WebhookRepository:
         """The integration's kept verification requests, newest first."""
         with translate_errors():
             rows = await self._pool.fetch(
-                sql("webhook_verifications"), integration, VERIFICATIONS_KEPT
+                sql("notion_verifications"), integration, VERIFICATIONS_KEPT
             )
         return [
             Verification(r["verification_token"], r["remote_address"], r["received_at"])
@@ -81,15 +82,8 @@ class WebhookRepository:
         id; ``None`` when no batch runs on the page through ``integration``."""
         with translate_errors():
             row = await self._pool.fetchrow(
-                sql("webhook_page_event"), notion_page_id, integration, event_id
+                sql("notion_page_event"), notion_page_id, integration, event_id
             )
         if row is None:
             return None
         return PageEventResult(run_id=row["run_id"], busy=row["busy"], fresh=row["fresh"])
-
-    async def take_resync(self, notion_page_id: str, owner: str) -> bool:
-        """Clear the page's re-read flag if set, for the worker holding its lease; ``True``
-        if it was set (the page changed since this tick read it)."""
-        with translate_errors():
-            row = await self._pool.fetchrow(sql("resync_take"), notion_page_id, owner)
-        return row is not None

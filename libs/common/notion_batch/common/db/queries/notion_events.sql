@@ -1,8 +1,9 @@
--- Notion webhooks: verification requests and page events (API), and the re-read a busy
--- page's worker owes (worker). Run by db/webhooks.py.
+-- Notion's webhook events: verification requests and page events (API). The re-read a page
+-- event asks of a busy page's worker is taken by that worker (resync_take, ticks.sql).
+-- Run by db/notion_events.py.
 
 
--- name: webhook_verification_store
+-- name: notion_verification_store
 -- Keeps a subscription's verification request, and only the newest $4 of the integration.
 -- $1 integration, $2 verification token, $3 remote address, $4 how many to keep
 WITH stored AS (
@@ -20,7 +21,7 @@ WITH stored AS (
 SELECT id, received_at FROM stored;
 
 
--- name: webhook_verifications
+-- name: notion_verifications
 -- The integration's kept verification requests, newest first. $1 integration, $2 limit
 SELECT verification_token, remote_address, received_at
   FROM notion_webhook_verifications
@@ -29,7 +30,7 @@ SELECT verification_token, remote_address, received_at
  LIMIT $2;
 
 
--- name: webhook_page_event
+-- name: notion_page_event
 -- A person changed a page in Notion. If a batch runs on it through this integration, its
 -- tick becomes due now (coalesced: next_tick_at only moves earlier, so many events make one
 -- tick) — or, while a worker holds the page's lease, that worker is asked to read the page
@@ -37,12 +38,10 @@ SELECT verification_token, remote_address, received_at
 -- seen before does nothing (Notion repeats deliveries). No row: no such running batch.
 -- $1 page, $2 integration, $3 event id
 WITH target AS (
-    SELECT s.notion_page_id, s.run_id,
-           (s.lease_owner IS NOT NULL AND s.lease_expires_at >= now()) AS busy
+    SELECT s.notion_page_id, s.run_id, notion_batch_leased(s) AS busy
       FROM notion_batch_status s
       JOIN notion_batch_runs r ON r.id = s.run_id
-     WHERE s.notion_page_id = $1 AND s.status = 'running' AND s.end_time > now()
-       AND r.integration = $2
+     WHERE s.notion_page_id = $1 AND notion_batch_live(s) AND r.integration = $2
        FOR UPDATE OF s
 ), fresh AS (
     INSERT INTO notion_webhook_events (event_id, notion_page_id)
@@ -63,12 +62,3 @@ WITH target AS (
        AND e.received_at < now() - interval '2 days'
 )
 SELECT run_id, busy, EXISTS (SELECT 1 FROM fresh) AS fresh FROM target;
-
-
--- name: resync_take
--- The worker holding the page's lease takes (and clears) the re-read a page event asked for.
--- $1 page, $2 lease owner
-UPDATE notion_batch_status
-   SET resync_requested = false
- WHERE notion_page_id = $1 AND lease_owner = $2 AND resync_requested
-RETURNING notion_page_id;

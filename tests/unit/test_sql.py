@@ -1,6 +1,6 @@
 import pytest
 
-from notion_batch.common.db.queries import parse_queries, queries
+from notion_batch.common.db.sql import parse_queries, queries
 
 
 def test_every_query_parses_and_is_named_once() -> None:
