@@ -44,18 +44,18 @@ async def test_start_stop_start_opens_a_new_run(pool: asyncpg.Pool) -> None:
     assert (run["status"], run["end_reason"]) == ("completed", "stopped")
 
 
-async def test_failed_before_commit_hook_rolls_the_start_back(pool: asyncpg.Pool) -> None:
+async def test_a_raise_inside_starting_rolls_the_start_back(pool: asyncpg.Pool) -> None:
     repo = BatchRepository(pool)
     page = new_page()
 
-    async def broker_down(_: object) -> None:
-        raise RuntimeError("broker down")
+    async def publish_fails() -> None:
+        new = NewBatch(page, interval_seconds=60, duration_seconds=900, message="x")
+        async with repo.starting(new) as started:
+            assert started is not None
+            raise RuntimeError("broker down")
 
-    with pytest.raises(RuntimeError):
-        await repo.start(
-            NewBatch(page, interval_seconds=60, duration_seconds=900, message="x"),
-            before_commit=broker_down,
-        )
+    with pytest.raises(RuntimeError, match="broker down"):
+        await publish_fails()
     assert await repo.status(page) is None
     assert await start(repo, page) is not None
 

@@ -125,11 +125,13 @@ async def test_every_end_of_a_run_owes_one_notification_in_its_transaction(
     assert [b.run_id for b in await repo.complete_expired(10)] == [runs[1]]  # the scheduler
     assert await TickRepository(pool).fail_batch(pages[2], runs[2], "page not shared")  # a worker
 
-    async def broker_down(_: object) -> None:
-        raise RuntimeError("broker down")
+    async def stop_rolled_back() -> None:
+        async with repo.stopping(pages[3], message="x") as stopped:
+            assert stopped is not None
+            raise RuntimeError("broker down")
 
-    with pytest.raises(RuntimeError):  # a stop rolled back owes nothing
-        await repo.stop(pages[3], message="x", before_commit=broker_down)
+    with pytest.raises(RuntimeError, match="broker down"):  # a stop rolled back owes nothing
+        await stop_rolled_back()
     # Touching ended_at again does not owe a second one.
     await pool.execute("UPDATE notion_batch_runs SET ended_at = now() WHERE id = $1", runs[0])
 

@@ -49,7 +49,7 @@ BatchEndReason = Literal["stopped", "expired", "failed"]
 QueueRole = Literal["ticks", "commands", "dead"]
 #: The Notion calls the gateway makes (``common/notion/gateway.py``).
 NotionOperation = Literal["retrieve_page", "list_children", "check_todo", "append_blocks"]
-#: Where a batch-end summary goes (``NOTIFY_*``; ``config.NOTIFY_CHANNELS``).
+#: Where a batch-end summary goes (``NOTIFY_*``; ``scheduler.settings.NOTIFY_CHANNELS``).
 NotificationChannel = Literal["webhook", "slack", "email"]
 #: What became of one delivery attempt of a summary: ``delivered``, ``failed`` (retried
 #: later, with backoff) or ``abandoned`` (given up: attempts or age used up, or refused for good).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,18 +59,14 @@ async def start_batch(request: web.Request) -> web.Response:
     handlers: tuple[str, ...] = request.app[HANDLER_NAMES]
     integrations: tuple[str, ...] = request.app[INTEGRATIONS]
     start = parse_start(await json_object(request), request.app[DEFAULTS], handlers, integrations)
-    broker = request.app[BROKER]
-
-    async def publish(started: StartedBatch) -> None:
-        await broker.publish(StartBatch(started.notion_page_id, started.run_id))
-
     if key is not None:
-        return await _start_once(request, start, key, publish)
-    started = await request.app[BATCHES].start(
-        start.batch(_STARTING_MESSAGE), before_commit=publish
-    )
-    if started is None:
-        raise _already_running(start.notion_page_id)
+        return await _start_once(request, start, key)
+    async with request.app[BATCHES].starting(start.batch(_STARTING_MESSAGE)) as started:
+        if started is None:
+            raise _already_running(start.notion_page_id)
+        # Inside the start's transaction: if the broker refuses the command, the start rolls
+        # back and the answer is 503, nothing half-started.
+        await _publish_start(request, started)
     _record_started(request, started)
     return web.json_response(_started_body(started, start.duration_seconds))
 
@@ -80,7 +75,6 @@ async def _start_once(
     request: web.Request,
     start: StartRequest,
     key: str,
-    publish: Callable[[StartedBatch], Awaitable[None]],
 ) -> web.Response:
     """A start under an ``Idempotency-Key``: the first answer for this key, whatever happens."""
     claimed = request.app[IDEMPOTENT_STARTS].claim(
@@ -96,7 +90,7 @@ async def _start_once(
             if claim.started is not None:
                 # Inside the claim's transaction: if the broker refuses the command, the
                 # start and the claim roll back together and a retry with the key runs again.
-                await publish(claim.started)
+                await _publish_start(request, claim.started)
             answer = await claim.keep(*_first_answer(start, claim.started))
     if claim.started is not None:
         _record_started(request, claim.started)
@@ -108,6 +102,10 @@ async def _start_once(
         content_type="application/json",
         headers={"Idempotent-Replayed": "true" if claim.replayed is not None else "false"},
     )
+
+
+async def _publish_start(request: web.Request, started: StartedBatch) -> None:
+    await request.app[BROKER].publish(StartBatch(started.notion_page_id, started.run_id))
 
 
 def _first_answer(start: StartRequest, started: StartedBatch | None) -> tuple[int, str]:

@@ -1,7 +1,6 @@
-"""The worker's errors: why a to-do's handler could not run, or did not get through.
-
-Both fail the to-do this time (retried on later ticks up to ``TODO_MAX_ATTEMPTS``), with the
-message kept as its error.
+"""The worker's errors: why a to-do's handler could not run or did not get through (both
+fail the to-do this time, retried on later ticks up to ``TODO_MAX_ATTEMPTS``, with the message
+kept as its error), and why a page's batch fails.
 """
 
 from __future__ import annotations
@@ -21,3 +20,8 @@ class HandlerUnavailable(NotionBatchError):
 class WebhookFailed(NotionBatchError):
     """The ``webhook`` handler's receiver could not take the to-do this time (5xx, timeout,
     unreachable)."""
+
+
+class PageGone(NotionBatchError):
+    """Notion's answer about the page itself (not found or not shared, not allowed, in the
+    trash, or the request refused): the batch fails with this reason."""

@@ -10,11 +10,11 @@ from notion_batch.common.db.ticks import Lease, SyncedTodo, TickRepository
 from notion_batch.common.db.warnings import NewWarning
 from notion_batch.common.errors import (
     NotionAccessError,
-    NotionBatchError,
     NotionRequestError,
     NotionUnavailable,
 )
 from notion_batch.common.notion.gateway import NotionGateway
+from notion_batch.worker.errors import PageGone
 
 log = structlog.get_logger(__name__)
 
@@ -26,11 +26,6 @@ PAGE_IN_TRASH = "page is in trash"
 PAGE_CHECK_SECONDS = 60.0
 #: Pages remembered at most; older looks are forgotten (they are then simply looked at again).
 _MAX_REMEMBERED = 10_000
-
-
-class PageGone(NotionBatchError):
-    """Notion's answer about the page itself (not found or not shared, not allowed, in the
-    trash, or the request refused): the batch fails with this reason."""
 
 
 class TodoSync:

@@ -44,11 +44,11 @@ from notion_batch.common.config import integration_variable
 from notion_batch.common.db.ticks import Holder, Lease, LeaseRefusal, PendingTodo, TickRepository
 from notion_batch.common.messaging.messages import Tick
 from notion_batch.common.metrics import get_metrics
-from notion_batch.worker.errors import HandlerUnavailable
+from notion_batch.worker.errors import HandlerUnavailable, PageGone
 from notion_batch.worker.handlers import Handler, Handlers, Outcome, Todo, as_outcome
 from notion_batch.worker.lease_keeper import LeaseKeeper
 from notion_batch.worker.recorder import OUTBOX_BATCH, NotionRecorder
-from notion_batch.worker.sync import PageGone, TodoSync
+from notion_batch.worker.sync import TodoSync
 
 log = structlog.get_logger(__name__)
 

@@ -6,11 +6,10 @@ a tick's statements.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import KW_ONLY, asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
@@ -153,42 +152,41 @@ class BatchRepository:
         #: What ``status`` calls stalled (``BATCH_STALL_SECONDS``).
         self._stall_seconds = stall_seconds
 
-    async def start(
-        self,
-        new: NewBatch,
-        *,
-        before_commit: Callable[[StartedBatch], Awaitable[Any]] | None = None,
-    ) -> StartedBatch | None:
-        """Start the page's batch; ``None`` if it is already running.
+    @asynccontextmanager
+    async def starting(self, new: NewBatch) -> AsyncIterator[StartedBatch | None]:
+        """Start the page's batch in a transaction that commits when the block exits cleanly;
+        ``None`` if a batch is already running for the page.
 
-        ``before_commit`` runs inside the transaction (the API publishes the start command
-        there): if it raises, the start is rolled back and nothing half-happened.
+        The API publishes the start command inside the block: if that raises, the start is
+        rolled back and nothing half-happened.
         """
         async with transaction(self._pool) as conn:
-            started = await insert_batch(conn, new)
-            if started is None:
-                return None
-            if before_commit is not None:
-                await before_commit(started)
+            yield await insert_batch(conn, new)
+
+    async def start(self, new: NewBatch) -> StartedBatch | None:
+        """Start the page's batch; ``None`` if it is already running."""
+        async with self.starting(new) as started:
             return started
 
-    async def stop(
-        self,
-        notion_page_id: str,
-        *,
-        message: str,
-        before_commit: Callable[[StoppedBatch], Awaitable[Any]] | None = None,
-    ) -> StoppedBatch | None:
-        """Stop the page's running batch; ``None`` if it is not running."""
+    @asynccontextmanager
+    async def stopping(
+        self, notion_page_id: str, *, message: str
+    ) -> AsyncIterator[StoppedBatch | None]:
+        """Stop the page's running batch in a transaction that commits when the block exits
+        cleanly (a raise inside rolls the stop back); ``None`` if it is not running."""
         async with transaction(self._pool) as conn:
             row = await conn.fetchrow(sql("stop_batch"), notion_page_id, message)
-            if row is None:
-                return None
-            stopped = StoppedBatch(
-                notion_page_id=_page(row), run_id=row["run_id"], end_time=row["end_time"]
+            yield (
+                None
+                if row is None
+                else StoppedBatch(
+                    notion_page_id=_page(row), run_id=row["run_id"], end_time=row["end_time"]
+                )
             )
-            if before_commit is not None:
-                await before_commit(stopped)
+
+    async def stop(self, notion_page_id: str, *, message: str) -> StoppedBatch | None:
+        """Stop the page's running batch; ``None`` if it is not running."""
+        async with self.stopping(notion_page_id, message=message) as stopped:
             return stopped
 
     async def status(self, notion_page_id: str) -> BatchStatus | None:
