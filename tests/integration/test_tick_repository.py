@@ -173,7 +173,8 @@ async def test_failing_a_batch_keeps_the_reason(pool: asyncpg.Pool, started: Sta
 
 
 @pytest.mark.parametrize(
-    "query", ["todo_may_start", "todo_record_outcome", "lease_acquire", "claim_due_ticks"]
+    "query",
+    ["todo_may_start", "todo_record_outcome", "lease_acquire", "claim_due_ticks", "extend_lock"],
 )
 async def test_the_lease_rule_is_inlined_into_the_statements_that_ask_it(
     pool: asyncpg.Pool, query: str

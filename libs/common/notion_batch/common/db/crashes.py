@@ -2,7 +2,7 @@
 
 A crashing tick is redelivered to any worker, and the page's next ticks too, so the count
 lives on the run's row, not in a worker's memory. Failing the batch is not done here: that
-is :meth:`BatchRepository.fail`, the one way a worker fails a batch.
+is :meth:`TickRepository.fail_batch` (db/ticks.py), the one way a worker fails a batch.
 """
 
 from __future__ import annotations

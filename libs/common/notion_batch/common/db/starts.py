@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from notion_batch.common.db.batches import NewBatch, StartedBatch, insert_batch
-from notion_batch.common.db.pool import translate_errors
+from notion_batch.common.db.pool import transaction
 from notion_batch.common.db.sql import sql
 from notion_batch.common.errors import IdempotencyKeyReused
 
@@ -98,7 +98,7 @@ class IdempotentStarts:
         Raises :class:`IdempotencyKeyReused` when the key was used for another request, and
         :class:`RuntimeError` (rolling back) when a new claim leaves without keeping its answer.
         """
-        async with self._transaction() as conn:
+        async with transaction(self._pool) as conn:
             claimed = await conn.fetchval(
                 sql("idempotency_claim"), client, key, request_hash, ttl_seconds
             )
@@ -125,9 +125,3 @@ class IdempotentStarts:
         if row["request_hash"] != request_hash:
             raise IdempotencyKeyReused(key)
         return KeptAnswer(status=row["status_code"], body=row["response"])
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
-        with translate_errors():
-            async with self._pool.acquire() as conn, conn.transaction():
-                yield conn

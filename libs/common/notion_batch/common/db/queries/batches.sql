@@ -162,9 +162,9 @@ RETURNING s.notion_page_id, ended.id AS run_id, ended.message;
 -- name: extend_lock
 -- Locks the page's row for an extension, so an expiry or a stop cannot slip in between the
 -- check and the update. $1 page
-SELECT status, run_id, start_time, end_time, end_time > now() AS live
-  FROM notion_batch_status
- WHERE notion_page_id = $1
+SELECT s.status, s.run_id, s.start_time, s.end_time, notion_batch_live(s) AS live
+  FROM notion_batch_status s
+ WHERE s.notion_page_id = $1
    FOR UPDATE;
 
 

@@ -21,7 +21,7 @@ SELECT n.run_id, n.notion_page_id, n.end_reason, r.status, r.message, r.started_
   JOIN notion_batch_runs r ON r.id = n.run_id
   JOIN notion_batch_status s ON s.notion_page_id = n.notion_page_id
  WHERE n.expanded_at IS NULL
-   AND (s.lease_expires_at IS NULL OR s.lease_expires_at <= now()
+   AND (NOT notion_batch_leased(s)
         OR s.run_id IS DISTINCT FROM n.run_id
         OR n.created_at <= now() - make_interval(secs => $2::double precision))
  ORDER BY n.created_at
