@@ -207,11 +207,12 @@ async def test_leaving_the_context_closes_the_port() -> None:
                 pass
 
 
-async def test_a_taken_port_fails_loudly() -> None:
+async def test_a_taken_port_fails_loudly_naming_the_variable() -> None:
     async with serve_ops("127.0.0.1", 0, ready=Checks()) as first:
-        with pytest.raises(OSError, match=r"(?i)address already in use"):
+        with pytest.raises(ConfigError, match=r"(?i)address already in use") as caught:
             async with serve_ops("127.0.0.1", first.port, ready=Checks()):
                 pass
+    assert caught.value.variable == "OPS_PORT"
 
 
 def test_port_is_unknown_before_listening() -> None:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
@@ -154,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="notion-batch-emulator", description="A local stand-in for the Notion API."
     )
     parser.add_argument("--demo", action="store_true", help="seed the demo pages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(os.environ, demo_flag=args.demo)
@@ -163,7 +166,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"notion-batch-emulator: NOTION_EMULATOR_PORT: port {settings.port} is already in "
+            "use; set NOTION_EMULATOR_PORT to a free port (0: any)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+
+
+def _version() -> str:
+    try:
+        return version("notion-batch-emulator")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import structlog
 
+from notion_batch.common.command_line import parse_service_command_line
 from notion_batch.common.config import LogSettings
 from notion_batch.common.errors import ConfigError, UnavailableError
 from notion_batch.common.logging import configure_logging
@@ -74,8 +75,12 @@ def run_service(
     log_settings: Callable[[SettingsT], LogSettings],
     serve: Callable[[SettingsT, asyncio.Event], Awaitable[None]],
     secrets: Callable[[SettingsT], list[str]] = lambda _: [],
+    *,
+    description: str,
 ) -> None:
-    """Load settings (one line and exit 2 if bad), configure logging, serve until signalled."""
+    """Answer ``--help``/``--version``, load settings (one line and exit 2 if bad), configure
+    logging, serve until signalled."""
+    parse_service_command_line(f"notion-batch-{name}", description)
     with exit_on_error(name):
         settings = load_settings()
     configure_logging(log_settings(settings), service=name, secrets=secrets(settings))

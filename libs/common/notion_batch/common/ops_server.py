@@ -36,6 +36,8 @@ from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from notion_batch.common.command_line import port_in_use_is_config_error
+
 log = structlog.get_logger(__name__)
 
 #: Longest a readiness callback may take; below the probes' 3 s timeout in deploy/k8s.
@@ -158,7 +160,8 @@ async def serve_ops(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        with port_in_use_is_config_error("OPS_HOST", "OPS_PORT"):
+            await site.start()
         bound_port = int(runner.addresses[0][1])
         server._bound(host, bound_port)
         log.info("ops_server_started", host=host, port=bound_port)

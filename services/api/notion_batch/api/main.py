@@ -28,6 +28,7 @@ from notion_batch.api.openapi import build_document
 from notion_batch.api.routes import setup_routes
 from notion_batch.api.settings import ApiSettings
 from notion_batch.api.write_throttle import write_throttle_middleware
+from notion_batch.common.command_line import parse_service_command_line, port_in_use_is_config_error
 from notion_batch.common.db.pool import create_pool
 from notion_batch.common.errors import ConfigError
 from notion_batch.common.handlers import handler_names
@@ -118,6 +119,10 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
 
 
 def main() -> None:
+    parse_service_command_line(
+        "notion-batch-api",
+        "The REST API: starts, stops and extends batches, and reports their state.",
+    )
     with exit_on_error("api"):
         settings = ApiSettings.from_env()
         app = create_app(settings)
@@ -133,7 +138,7 @@ def main() -> None:
         # Names only: which integrations accept Notion webhook events (a token is configured).
         notion_webhooks=sorted(settings.notion_webhook_tokens),
     )
-    with exit_on_error("api"):
+    with exit_on_error("api"), port_in_use_is_config_error("API_HOST", "API_PORT"):
         web.run_app(
             app,
             host=settings.host,

@@ -24,6 +24,7 @@ from notion_batch.cli.commands import Command
 from notion_batch.cli.credentials import keygen, notion_webhook_token
 from notion_batch.cli.lists import history, todos
 from notion_batch.cli.render import parse_duration
+from notion_batch.common.command_line import add_version_flag
 from notion_batch.common.errors import InvalidPageId
 from notion_batch.common.ids import canonical_page_id
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version_flag(parser, "notion-batch-cli")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print the API's JSON answer")
     common.add_argument(

@@ -92,4 +92,6 @@ def main() -> None:
         serve,
         # Webhook URLs hold tokens (Slack's always do); and the SMTP password, the HMAC key.
         secrets=lambda s: s.notify.secrets,
+        description="Emits a tick per running batch every interval until it expires, ends "
+        "expired and stalled batches, and sends their summaries.",
     )

@@ -154,4 +154,6 @@ def main() -> None:
         serve,
         # A webhook URL may hold a token of its own (as Slack's do).
         secrets=lambda s: [*s.notion_tokens, *([s.webhook.url] if s.webhook.url else [])],
+        description="Consumes ticks: leases the page, reads its open to-dos from Notion, runs "
+        "the batch's handler on each and records the outcome on the page.",
     )
