@@ -54,7 +54,7 @@ def amqp_url() -> Iterator[str]:
     except ImportError:  # pragma: no cover
         pytest.fail("set TEST_AMQP_URL or install testcontainers with a Docker engine")
     try:
-        container = RabbitMqContainer("rabbitmq:3.13-alpine")
+        container = RabbitMqContainer("rabbitmq:4.1-alpine")
         container.start()
     except Exception as exc:
         pytest.fail(f"TEST_AMQP_URL is not set and no RabbitMQ container could start: {exc}")
