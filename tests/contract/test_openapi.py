@@ -264,6 +264,12 @@ async def test_every_documented_answer_of_every_operation_conforms(
     await x(api, "GET", status_all, template=status_all, expect=200, headers=READ)
     await x(api, "GET", status_all, template=status_all, expect=401)
     await x(
+        api, "GET", status_all, template=status_all, expect=200, params={"limit": "1"}, headers=READ
+    )
+    await x(
+        api, "GET", status_all, template=status_all, expect=400, params={"limit": "0"}, headers=READ
+    )
+    await x(
         api,
         "GET",
         todos.replace("{notion_page_id}", PAGE),

@@ -96,6 +96,47 @@ async def test_a_page_id_refusal_names_the_accepted_forms(
     assert (await response.json())["accepted_forms"] == answer["accepted_forms"]
 
 
+async def test_the_running_list_comes_in_pages_that_miss_and_repeat_nothing(
+    client: TestClient,
+) -> None:
+    pages = sorted(str(uuid.uuid4()) for _ in range(7))
+    for page in pages:
+        assert (await start(client, {"notion_page_id": page}))[0] == 200
+    await client.post(f"/api/v1/batch/stop/{pages[3]}")
+    running = [p for p in pages if p != pages[3]]
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = "?limit=4" + (f"&cursor={cursor}" if cursor else "")
+        response = await client.get(f"/api/v1/batch/status{query}")
+        assert response.status == 200
+        body = await response.json()
+        assert body["running_count"] == len(running)  # all of them, on every page
+        assert len(body["running_batches"]) <= 4
+        assert [b["notion_page_id"] for b in body["batches"]] == body["running_batches"]
+        assert body["scheduler_jobs"] == [f"batch_{p}" for p in body["running_batches"]]
+        seen += body["running_batches"]
+        assert body["has_more"] is (body["next_cursor"] is not None)
+        if not body["has_more"]:
+            break
+        cursor = body["next_cursor"]
+    # Oldest start first: the order they were started in.
+    assert seen == running
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=1001", "limit=x", "cursor=12", f"cursor=x:{PAGE}", "page=2"],
+)
+async def test_a_bad_running_list_query_is_400_naming_it(client: TestClient, query: str) -> None:
+    response = await client.get(f"/api/v1/batch/status?{query}")
+    assert response.status == 400
+    body = await response.json()
+    assert body["success"] is False
+    assert body["field"] == query.partition("=")[0]
+
+
 async def test_status_reads_its_writes(client: TestClient) -> None:
     await start(client, {"notion_page_id": PAGE})
     response = await client.get(f"/api/v1/batch/status/{PAGE_HEX}")
@@ -114,6 +155,8 @@ async def test_status_reads_its_writes(client: TestClient) -> None:
         "running_count": 1,
         "scheduler_jobs": [f"batch_{PAGE}"],
         "batches": everything["batches"],
+        "has_more": False,
+        "next_cursor": None,
     }
 
     response = await client.post(f"/api/v1/batch/stop/{PAGE}")

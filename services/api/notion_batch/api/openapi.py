@@ -34,6 +34,8 @@ from notion_batch.api.requests import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_DURATION_SECONDS,
     MAX_INTERVAL_SECONDS,
+    RUNNING_CURSOR_PATTERN,
+    RUNNING_LIMIT,
     TODO_CURSOR_PATTERN,
     TODO_STATUSES,
     TODOS_LIMIT,
@@ -67,6 +69,7 @@ def _constants() -> Json:
     """The placeholders that are the code's own constants."""
     history_min, history_default, history_max = HISTORY_LIMIT
     todos_min, todos_default, todos_max = TODOS_LIMIT
+    running_min, running_default, running_max = RUNNING_LIMIT
     counted = (*TODO_STATUSES, "total")
     return {
         "CANONICAL_ID": CANONICAL_ID,
@@ -88,6 +91,10 @@ def _constants() -> Json:
         "PAGE_ID_PATTERN": PAGE_ID_PATTERN,
         "PATH_PAGE_ID_PATTERN": PATH_PAGE_ID_PATTERN,
         "RETRY_AFTER_SECONDS": RETRY_AFTER_SECONDS,
+        "RUNNING_CURSOR_PATTERN": RUNNING_CURSOR_PATTERN,
+        "RUNNING_LIMIT_MIN": running_min,
+        "RUNNING_LIMIT_DEFAULT": running_default,
+        "RUNNING_LIMIT_MAX": running_max,
         "SIGNATURE_HEADER": SIGNATURE_HEADER,
         "TODO_CURSOR_PATTERN": TODO_CURSOR_PATTERN,
         "TODO_STATUSES": list(TODO_STATUSES),

@@ -14,13 +14,14 @@ import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from notion_batch.api.errors import ApiError
 from notion_batch.common.config import DEFAULT_INTEGRATION, BatchDefaults
-from notion_batch.common.db.batches import NewBatch
+from notion_batch.common.db.batches import NewBatch, RunningCursor
 from notion_batch.common.db.reports import TodoCursor
 from notion_batch.common.errors import InvalidPageId
 from notion_batch.common.ids import ACCEPTED_FORMS, CANONICAL_ID, canonical_page_id
@@ -38,10 +39,17 @@ HISTORY_CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
 TODO_CURSOR_PATTERN = rf"^(?:0|[1-9][0-9]{{0,8}}):{CANONICAL_ID}$"
 _HISTORY_CURSOR = re.compile(HISTORY_CURSOR_PATTERN)
 _TODO_CURSOR = re.compile(TODO_CURSOR_PATTERN)
+#: The running list's cursor: the last batch's start time (microseconds since the epoch) and
+#: page id, the list's order.
+RUNNING_CURSOR_PATTERN = rf"^(?:0|[1-9][0-9]{{0,17}}):{CANONICAL_ID}$"
+_RUNNING_CURSOR = re.compile(RUNNING_CURSOR_PATTERN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 TODO_STATUSES = ("pending", "done", "skipped")
 HISTORY_LIMIT = (1, 20, 100)  # minimum, default, maximum
 TODOS_LIMIT = (1, 100, 500)
+#: The list of running batches: one page holds every batch of most deployments.
+RUNNING_LIMIT = (1, 100, 1000)
 
 
 class RequestInvalid(ApiError):
@@ -86,6 +94,12 @@ class StartRequest:
 @dataclass(frozen=True)
 class HistoryQuery:
     before: int | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class RunningQuery:
+    after: RunningCursor | None
     limit: int
 
 
@@ -275,6 +289,26 @@ def parse_history_query(request: web.Request) -> HistoryQuery:
             )
         before = int(raw)
     return HistoryQuery(before=before, limit=_limit(values, HISTORY_LIMIT))
+
+
+def parse_running_query(request: web.Request) -> RunningQuery:
+    values = _query(request, {"limit", "cursor"})
+    after = None
+    if "cursor" in values:
+        raw = values["cursor"][0]
+        if not _RUNNING_CURSOR.fullmatch(raw):
+            raise RequestInvalid(
+                "cursor must be the next_cursor of a previous answer (start time:page id)",
+                field="cursor",
+            )
+        micros, _, page = raw.partition(":")
+        after = RunningCursor(_EPOCH + timedelta(microseconds=int(micros)), page)
+    return RunningQuery(after=after, limit=_limit(values, RUNNING_LIMIT))
+
+
+def running_cursor(cursor: RunningCursor) -> str:
+    # Whole microseconds, PostgreSQL's precision: the cursor names the batch exactly.
+    return f"{(cursor.start_time - _EPOCH) // timedelta(microseconds=1)}:{cursor.notion_page_id}"
 
 
 def parse_todos_query(request: web.Request) -> TodosQuery:

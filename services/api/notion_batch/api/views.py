@@ -28,7 +28,9 @@ from notion_batch.api.requests import (
     json_object,
     page_id_from_path,
     parse_extend,
+    parse_running_query,
     parse_start,
+    running_cursor,
 )
 from notion_batch.common.db.batches import BatchStatus, StartedBatch, StoppedBatch
 from notion_batch.common.errors import BatchConflict, BatchNotFound, UnavailableError
@@ -259,12 +261,19 @@ async def batch_status(request: web.Request) -> web.Response:
 
 
 async def all_status(request: web.Request) -> web.Response:
-    running = await request.app[BATCHES].running()
+    query = parse_running_query(request)
+    batches = request.app[BATCHES]
+    # One row more than asked tells whether another page follows.
+    running = await batches.running(after=query.after, limit=query.limit + 1)
+    more = len(running) > query.limit
+    running = running[: query.limit]
+    # The guide's count is of every running batch, not of this page's.
+    count = len(running) if query.after is None and not more else await batches.running_count()
     return web.json_response(
         {
             "success": True,
             "running_batches": [b.notion_page_id for b in running],
-            "running_count": len(running),
+            "running_count": count,
             "scheduler_jobs": [f"batch_{b.notion_page_id}" for b in running],
             "batches": [
                 {
@@ -275,6 +284,8 @@ async def all_status(request: web.Request) -> web.Response:
                 }
                 for b in running
             ],
+            "has_more": more,
+            "next_cursor": running_cursor(running[-1].cursor) if more else None,
         }
     )
 

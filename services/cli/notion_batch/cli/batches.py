@@ -103,7 +103,7 @@ async def status(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
 
 
 async def _all_status(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
-    answer = await api.get("/api/v1/batch/status")
+    answer = await _every_running_batch(api)
     if answered_as_json(answer, args, out):
         return 0
     batches = answer.get("batches", [])
@@ -123,6 +123,19 @@ async def _all_status(api: ApiClient, args: argparse.Namespace, out: IO[str]) ->
     out.write(table(["PAGE", "STARTED", "ENDS", "LEFT"], rows) + "\n")
     out.write(f"{len(batches)} running\n")
     return 0
+
+
+async def _every_running_batch(api: ApiClient) -> dict[str, Any]:
+    """The running list, every page of it, as one answer."""
+    answer = await api.get("/api/v1/batch/status", {"limit": "1000"})
+    while answer.get("next_cursor"):
+        more = await api.get(
+            "/api/v1/batch/status", {"limit": "1000", "cursor": answer["next_cursor"]}
+        )
+        for field in ("running_batches", "scheduler_jobs", "batches"):
+            more[field] = answer[field] + more[field]
+        answer = more
+    return answer
 
 
 def _status_text(answer: dict[str, Any], now: datetime) -> str:

@@ -79,11 +79,24 @@ class BatchStatus:
 
 
 @dataclass(frozen=True)
+class RunningCursor:
+    """Where a page of the running list ended: the next page starts after this batch (the
+    list is in start order, page id breaking ties)."""
+
+    start_time: datetime
+    notion_page_id: str
+
+
+@dataclass(frozen=True)
 class RunningBatch:
     notion_page_id: str
     status: str
     start_time: datetime
     end_time: datetime
+
+    @property
+    def cursor(self) -> RunningCursor:
+        return RunningCursor(self.start_time, self.notion_page_id)
 
 
 @dataclass(frozen=True)
@@ -214,9 +227,11 @@ class BatchRepository:
             stalled_since=row["stalled_since"],
         )
 
-    async def running(self) -> list[RunningBatch]:
+    async def running(self, *, after: RunningCursor | None, limit: int) -> list[RunningBatch]:
+        """Up to ``limit`` running batches in start order, after ``after``."""
+        start, page = (after.start_time, after.notion_page_id) if after else (None, None)
         with translate_errors():
-            rows = await self._pool.fetch(sql("running_batches"))
+            rows = await self._pool.fetch(sql("running_batches"), start, page, limit)
         return [
             RunningBatch(
                 notion_page_id=_page(r),

@@ -59,10 +59,14 @@ SELECT s.notion_page_id, s.status, s.message, s.last_run_at, s.run_id, s.start_t
 
 
 -- name: running_batches
+-- A page of the running list, in start order, after the cursor ($1 start time, $2 page id;
+-- both NULL for the first page). $3 limit
 SELECT notion_page_id, status, start_time, end_time
   FROM notion_batch_status
  WHERE status = 'running'
- ORDER BY start_time, notion_page_id;
+   AND ($1::timestamptz IS NULL OR (start_time, notion_page_id) > ($1::timestamptz, $2::uuid))
+ ORDER BY start_time, notion_page_id
+ LIMIT $3;
 
 
 -- name: running_count
