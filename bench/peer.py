@@ -49,6 +49,7 @@ from bench.common import (
     Sampler,
     Service,
     free_port,
+    postgres_cpu,
     proc_cpu_seconds,
     proc_rss_mib,
     spawn,
@@ -132,6 +133,7 @@ class PeerRun:
     emulator_cpu: float
     noise: dict[str, float]
     ticks: int
+    postgres_cpu: float
 
 
 # -- the peer's run ------------------------------------------------------------------------------
@@ -223,12 +225,15 @@ async def _run_peer(shape: Shape, url: str, queue: str, log_dir: Path) -> PeerRu
             services.append(worker)
             await _wait_ready(worker)
             client = _celery_client()
+            database = url.rsplit("/", 1)[1]
             try:
+                pg0 = postgres_cpu(database)
                 async with Sampler(services) as sampler:
                     t0 = time.monotonic()
                     await asyncio.to_thread(_send_ticks, client, queue, pages)
                     await _until_done(pool, shape.todos)
                     seconds = time.monotonic() - t0
+                pg_cpu = postgres_cpu(database) - pg0
             finally:
                 client.close()
             requests = await _requests(http, notion_url)
@@ -246,6 +251,7 @@ async def _run_peer(shape: Shape, url: str, queue: str, log_dir: Path) -> PeerRu
         emulator_cpu=sampler.cpu_used(emulator.name),
         noise=sampler.noise(),
         ticks=int(ticks),
+        postgres_cpu=pg_cpu,
     )
 
 
@@ -324,6 +330,7 @@ def _peer_summary(run: PeerRun) -> dict[str, Any]:
         "worker_cpu_ms_per_todo": round(run.worker_cpu * 1000 / done, 2),
         "worker_cpu_cores": round(run.worker_cpu / run.seconds, 2),
         "emulator_cpu_ms_per_todo": round(run.emulator_cpu * 1000 / done, 2),
+        "postgres_cpu_ms_per_todo": round(run.postgres_cpu * 1000 / done, 2),
         "ticks": run.ticks,
         "noise": run.noise,
     }
@@ -342,6 +349,7 @@ def _ours_summary(run: Run) -> dict[str, Any]:
         "worker_cpu_cores": round(run.worker_cpu / run.seconds, 2),
         "emulator_cpu_ms_per_todo": round(run.emulator_cpu * 1000 / done, 2),
         "postgres_cpu_ms_per_todo": round(run.postgres_cpu * 1000 / done, 2),
+        "db_transactions_per_todo": round(run.db_transactions / done, 2),
         "ticks": run.ticks_worked,
         "noise": run.noise,
     }
@@ -383,7 +391,8 @@ async def compare(shape: Shape, rounds: int) -> dict[str, Any]:
                 f"  peer {shape.label}, round {n + 1}, {who}: "
                 f"{last['todos_per_second']} to-dos/s, "
                 f"{last['notion_calls_per_todo']} calls/to-do, "
-                f"worker CPU {last['worker_cpu_ms_per_todo']} ms/to-do, noise={last['noise']}",
+                f"CPU ms/to-do worker {last['worker_cpu_ms_per_todo']}, "
+                f"PostgreSQL {last['postgres_cpu_ms_per_todo']}, noise={last['noise']}",
                 flush=True,
             )
     peer_rate = _median(peer, "todos_per_second")
@@ -404,6 +413,8 @@ async def compare(shape: Shape, rounds: int) -> dict[str, Any]:
         "ours_notion_calls_per_todo": _median(ours, "notion_calls_per_todo"),
         "peer_worker_cpu_ms_per_todo": _median(peer, "worker_cpu_ms_per_todo"),
         "ours_worker_cpu_ms_per_todo": _median(ours, "worker_cpu_ms_per_todo"),
+        "peer_postgres_cpu_ms_per_todo": _median(peer, "postgres_cpu_ms_per_todo"),
+        "ours_postgres_cpu_ms_per_todo": _median(ours, "postgres_cpu_ms_per_todo"),
         "peer": peer,
         "ours": ours,
     }

@@ -267,8 +267,10 @@ def _peer_rows(series: dict[str, Any]) -> list[Row]:
             f"ours {case['ours_todos_per_second']:,} vs peer {case['peer_todos_per_second']:,} "
             f"to-dos/s = ×{case['ratio']}"
             + (f" (medians of {rounds} rounds; each round {each})" if rounds > 1 else "")
-            + f"; worker CPU/to-do ours {case['ours_worker_cpu_ms_per_todo']} ms, "
-            f"peer {case['peer_worker_cpu_ms_per_todo']} ms"
+            + f"; CPU/to-do ours: worker {case['ours_worker_cpu_ms_per_todo']} ms, PostgreSQL "
+            f"{case.get('ours_postgres_cpu_ms_per_todo', '?')} ms; peer: worker "
+            f"{case['peer_worker_cpu_ms_per_todo']} ms, PostgreSQL "
+            f"{case.get('peer_postgres_cpu_ms_per_todo', '?')} ms"
         )
         what = f"ours (2 workers) vs the usual Celery way (-c 2), {case['label']}"
         ok = case["ratio"] >= TARGET_PEER_RATIO
