@@ -38,7 +38,7 @@ export NOTION_BATCH_OUTAGE_TESTS
 endif
 endif
 
-.PHONY: help install run migrate test test-fast soak bench bench-quick lint format lock clean
+.PHONY: help install bench-install run migrate test test-fast soak bench bench-quick lint format lock clean
 
 help:
 	@echo "make run    start api + scheduler + workers (+ the Notion emulator when NOTION_TOKEN is unset)"
@@ -73,10 +73,20 @@ test-fast: install
 soak: install
 	$(BIN)/python -m tests.soak $(SOAK_ARGS)
 
-bench: install
+# The benchmark's extra: the peers it measures ours against (bench/peers/: Celery, psycopg).
+# Only the bench targets install it; `make install` and `make test` never do.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+bench-install: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP) bench/peers/requirements.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r bench/peers/requirements.txt
+	@touch $@
+
+bench: install bench-install
 	$(BIN)/python bench/run.py
 
-bench-quick: install
+bench-quick: install bench-install
 	$(BIN)/python bench/run.py --quick
 
 lint: install

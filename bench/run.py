@@ -1,6 +1,6 @@
 """notion-batch benchmarks: `make bench` (< 20 min) or `make bench-quick` (a smoke run, < 2 min).
 
-    python bench/run.py [--quick] [--only scheduler,worker,notion,api,design,profile]
+    python bench/run.py [--quick] [--only scheduler,worker,notion,peer,api,design,profile]
 
 Each benchmark uses the real parts — the services' own processes, PostgreSQL, RabbitMQ, the
 SDK against the Notion emulator over HTTP — each in a fresh database and broker namespace,
@@ -9,7 +9,8 @@ parameters and the figures). The run ends with bench/results/summary.md, the plo
 the flame graphs (SVG). Quick runs write the same files with a ``-quick`` suffix (git-ignored).
 
 Figures are for reading, not asserting: CI runs --quick only as a smoke test. Modules:
-scheduler.py, worker.py, notion.py, api.py (+ loadgen.py), design.py, profile.py; stack.py
+scheduler.py, worker.py, notion.py, peer.py (ours against the usual Celery way, bench/peers/;
+`make bench-install` brings its packages), api.py (+ loadgen.py), design.py, profile.py; stack.py
 runs emulator + workers, common.py the processes and sampling, report.py the outputs.
 """
 
@@ -30,6 +31,7 @@ from bench.api import bench_api
 from bench.common import RESULTS, Result, machine
 from bench.design import bench_design
 from bench.notion import bench_notion
+from bench.peer import bench_peer
 from bench.profile import bench_profile
 from bench.scheduler import bench_scheduler
 from bench.worker import bench_worker
@@ -42,6 +44,7 @@ def plans(quick: bool) -> dict[str, Callable[[], Awaitable[Result]]]:
         "scheduler": lambda: bench_scheduler(quick),
         "worker": lambda: bench_worker(quick),
         "notion": lambda: bench_notion(quick),
+        "peer": lambda: bench_peer(quick),
         "api": lambda: bench_api(quick, profile_to=RESULTS / f"api-profile{suffix}.txt"),
         "design": lambda: bench_design(quick),
         "profile": lambda: bench_profile(quick),
@@ -52,7 +55,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument(
-        "--only", default="", help="comma-separated: scheduler,worker,notion,api,design,profile"
+        "--only",
+        default="",
+        help="comma-separated: scheduler,worker,notion,peer,api,design,profile",
     )
     args = parser.parse_args()
     chosen = plans(args.quick)
