@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notion_batch.cli.batches import status_line
 from notion_batch.cli.render import (
     human_duration,
     parse_duration,
@@ -73,3 +74,15 @@ def test_the_progress_bar_counts_finished_todos_and_time_left() -> None:
     assert line == "[########]  16/16 to-dos (100%)  · completed"
     line = progress_line(status(0, 0, 0), NOW, width=4, ascii=True)
     assert line == "[----]  no to-dos yet  · 4m 10s left · running"
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "shown"),
+    [
+        ("running", "running — 11 items processed", "running — 11 items processed"),
+        ("completed", "completed — stopped by request", "completed — stopped by request"),
+        ("failed", "page is in trash", "failed — page is in trash"),
+    ],
+)
+def test_thestatus_line_says_the_status_once(status: str, message: str, shown: str) -> None:
+    assert status_line(status, message) == shown

@@ -138,11 +138,17 @@ async def _every_running_batch(api: ApiClient) -> dict[str, Any]:
     return answer
 
 
+def status_line(status: str, message: str) -> str:
+    """The status and its message, the status said once: the message of a batch usually
+    begins with it (``running — 11 items processed``, ``completed — stopped by request``)."""
+    return message if message.startswith(status) else f"{status} — {message}"
+
+
 def _status_text(answer: dict[str, Any], now: datetime) -> str:
     todos = answer.get("todos") or {}
     pairs: list[tuple[str, Any]] = [
         ("page", answer["notion_page_id"]),
-        ("status", f"{answer['db_status']} — {answer['db_message']}"),
+        ("status", status_line(answer["db_status"], answer["db_message"])),
     ]
     if answer.get("run_id") is not None:
         ends = "ends" if answer["is_running"] else "ended"
