@@ -278,29 +278,29 @@ def _limit(values: dict[str, list[str]], bounds: tuple[int, int, int]) -> int:
     return limit
 
 
+def _cursor(values: dict[str, list[str]], pattern: re.Pattern[str], shape: str) -> str | None:
+    """A list's ``?cursor=``: ``None`` for the first page, else a ``next_cursor`` it gave."""
+    if "cursor" not in values:
+        return None
+    raw = values["cursor"][0]
+    if not pattern.fullmatch(raw):
+        raise RequestInvalid(
+            f"cursor must be the next_cursor of a previous answer ({shape})", field="cursor"
+        )
+    return raw
+
+
 def parse_history_query(request: web.Request) -> HistoryQuery:
     values = _query(request, {"limit", "cursor"})
-    before = None
-    if "cursor" in values:
-        raw = values["cursor"][0]
-        if not _HISTORY_CURSOR.fullmatch(raw):
-            raise RequestInvalid(
-                "cursor must be the next_cursor of a previous answer (a run id)", field="cursor"
-            )
-        before = int(raw)
+    raw = _cursor(values, _HISTORY_CURSOR, "a run id")
+    before = None if raw is None else int(raw)
     return HistoryQuery(before=before, limit=_limit(values, HISTORY_LIMIT))
 
 
 def parse_running_query(request: web.Request) -> RunningQuery:
     values = _query(request, {"limit", "cursor"})
     after = None
-    if "cursor" in values:
-        raw = values["cursor"][0]
-        if not _RUNNING_CURSOR.fullmatch(raw):
-            raise RequestInvalid(
-                "cursor must be the next_cursor of a previous answer (start time:page id)",
-                field="cursor",
-            )
+    if (raw := _cursor(values, _RUNNING_CURSOR, "start time:page id")) is not None:
         micros, _, page = raw.partition(":")
         after = RunningCursor(_EPOCH + timedelta(microseconds=int(micros)), page)
     return RunningQuery(after=after, limit=_limit(values, RUNNING_LIMIT))
@@ -326,13 +326,7 @@ def parse_todos_query(request: web.Request) -> TodosQuery:
                 )
         statuses = tuple(dict.fromkeys(wanted))
     after = None
-    if "cursor" in values:
-        raw = values["cursor"][0]
-        if not _TODO_CURSOR.fullmatch(raw):
-            raise RequestInvalid(
-                "cursor must be the next_cursor of a previous answer (position:block id)",
-                field="cursor",
-            )
+    if (raw := _cursor(values, _TODO_CURSOR, "position:block id")) is not None:
         position, _, block_id = raw.partition(":")
         after = TodoCursor(int(position), block_id)
     return TodosQuery(statuses=statuses, after=after, limit=_limit(values, TODOS_LIMIT))
