@@ -68,4 +68,4 @@ async def test_the_overview_counts_states_and_the_last_minute(pool: asyncpg.Pool
     assert overview.states == {"idle": 0, "running": 1, "completed": 1, "failed": 0}
     assert overview.stalled == 0
     assert (overview.todos_done_last_minute, overview.todos_skipped_last_minute) == (2, 1)
-    assert overview.rate_limiter_tokens == {}
+    assert overview.rate_limiter == {}

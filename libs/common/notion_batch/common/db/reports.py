@@ -107,9 +107,9 @@ class Overview:
     pages_worked_last_minute: int
     todos_done_last_minute: int
     todos_skipped_last_minute: int
-    #: Integration (its token's hash) → tokens left in the shared Notion rate limiter;
-    #: negative while that many requests wait for a slot.
-    rate_limiter_tokens: dict[str, float]
+    #: Integration (its token's hash) → the shared Notion rate limiter's tokens as last
+    #: written (negative: slots were reserved ahead for waiting requests), and when.
+    rate_limiter: dict[str, tuple[float, datetime]]
 
 
 class ReportRepository:
@@ -198,7 +198,7 @@ class ReportRepository:
             pages_worked_last_minute=activity["pages_worked"],
             todos_done_last_minute=activity["todos_done"],
             todos_skipped_last_minute=activity["todos_skipped"],
-            rate_limiter_tokens={r["integration"]: float(r["tokens"]) for r in limiter},
+            rate_limiter={r["integration"]: (float(r["tokens"]), r["updated_at"]) for r in limiter},
         )
 
     async def todo_counts(self, notion_page_id: str) -> dict[str, int]:

@@ -71,7 +71,8 @@ SELECT (SELECT count(*) FROM notion_batch_status
 
 
 -- name: rate_limiter_state
--- The shared Notion rate limiter's buckets, one per integration token (its hash): tokens
--- left, negative while requests wait for reserved slots (how many: its negation).
-SELECT integration, tokens FROM notion_rate_limits
+-- The shared Notion rate limiter's buckets, one per integration token (its hash), as last
+-- written: the tokens then (negative: slots reserved ahead for waiting requests), and when.
+-- The refill since is the workers' (their rate is their setting), not computed here.
+SELECT integration, tokens, updated_at FROM notion_rate_limits
  ORDER BY integration;
