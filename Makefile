@@ -55,7 +55,20 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PAC
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt \
 		$(addprefix -e ,$(PACKAGES))
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps $(addprefix -e ,$(EXAMPLES))
+	@$(MAKE) --no-print-directory chromium
 	@touch $@
+
+# The console's browser tests (tests/console) drive Debian's Chromium through Playwright (whose
+# own browser download is not reachable here). Installed when missing and the machine allows
+# it (root with apt-get); never fails: without it those tests skip, saying why.
+.PHONY: chromium
+chromium:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (for the console's browser tests)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			>/dev/null 2>&1 || echo "could not install chromium: tests/console will skip"; \
+	else echo "no chromium and no way to install it here: tests/console will skip"; fi
 
 migrate: install
 	$(BIN)/notion-batch migrate

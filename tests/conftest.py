@@ -113,6 +113,7 @@ _PROCESS_SUITES = (
     "/tests/outages/",
     "/tests/soak/",
     "/tests/cli/",
+    "/tests/console/",
 )
 
 #: Folders whose tests may stop and restart the shared servers: they run last.

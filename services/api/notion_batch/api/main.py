@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from notion_batch.api.auth import auth_middleware
+from notion_batch.api.console import setup_console
 from notion_batch.api.context import (
     DEFAULTS,
     HANDLER_NAMES,
@@ -114,6 +115,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)
+    setup_console(app, settings)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
     return app
 

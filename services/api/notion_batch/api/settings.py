@@ -66,6 +66,37 @@ def _webhook_tokens(env: Env, integrations: tuple[str, ...]) -> dict[str, str]:
     return tokens
 
 
+#: Shortest console session secret accepted: 32 characters (256 bits as hex).
+MIN_CONSOLE_SECRET_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The web console's sessions (``/console``): signed cookies, so any API replica that
+    shares the secret accepts a session another one opened."""
+
+    #: The HMAC key sessions and CSRF tokens are signed with; ``None``: a random one per
+    #: process (sessions then end with the process, and work with one replica only).
+    session_secret: bytes | None = field(default=None, repr=False)
+    #: How long a session lasts after sign-in.
+    session_hours: int = 8
+
+    @classmethod
+    def from_env(cls, env: Env) -> ConsoleSettings:
+        secret = env.optional("CONSOLE_SESSION_SECRET")
+        # The message never shows the value: it is a secret.
+        if secret is not None and len(secret) < MIN_CONSOLE_SECRET_LENGTH:
+            raise ConfigError(
+                "CONSOLE_SESSION_SECRET",
+                f"must be at least {MIN_CONSOLE_SECRET_LENGTH} characters "
+                "(e.g. the output of `openssl rand -hex 32`)",
+            )
+        return cls(
+            session_secret=secret.encode() if secret is not None else None,
+            session_hours=env.integer("CONSOLE_SESSION_HOURS", 8, minimum=1, maximum=24 * 30),
+        )
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     host: str
@@ -88,6 +119,7 @@ class ApiSettings:
     #: (``NOTION_WEBHOOK_VERIFICATION_TOKEN[_<NAME>]``); an integration without one has its
     #: events refused. Secrets: for the log redactor, never logged.
     notion_webhook_tokens: Mapping[str, str] = field(default_factory=dict)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -108,4 +140,5 @@ class ApiSettings:
             cors_origins=_cors_origins(env),
             integrations=integrations,
             notion_webhook_tokens=_webhook_tokens(env, integrations),
+            console=ConsoleSettings.from_env(env),
         )

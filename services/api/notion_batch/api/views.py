@@ -56,13 +56,24 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _STARTING_MESSAGE = "running — waiting for the first tick"
 
 
-async def start_batch(request: web.Request) -> web.Response:
-    key = idempotency_key(request)
+def start_request(request: web.Request, body: dict[str, Any]) -> StartRequest:
+    """``body`` (the fields of ``POST /api/v1/batch/start``) checked as a start."""
     handlers: tuple[str, ...] = request.app[HANDLER_NAMES]
     integrations: tuple[str, ...] = request.app[INTEGRATIONS]
-    start = parse_start(await json_object(request), request.app[DEFAULTS], handlers, integrations)
+    return parse_start(body, request.app[DEFAULTS], handlers, integrations)
+
+
+async def start_batch(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
+    start = start_request(request, await json_object(request))
     if key is not None:
         return await _start_once(request, start, key)
+    return web.json_response(await perform_start(request, start))
+
+
+async def perform_start(request: web.Request, start: StartRequest) -> dict[str, Any]:
+    """Start the batch (no idempotency key): the answer's body; :class:`BatchConflict` when
+    one is already running. The REST endpoint and the console both start through here."""
     async with request.app[BATCHES].starting(start.batch(_STARTING_MESSAGE)) as started:
         if started is None:
             raise _already_running(start.notion_page_id)
@@ -70,7 +81,7 @@ async def start_batch(request: web.Request) -> web.Response:
         # back and the answer is 503, nothing half-started.
         await _publish_start(request, started)
     _record_started(request, started)
-    return web.json_response(_started_body(started, start.duration_seconds))
+    return _started_body(started, start.duration_seconds)
 
 
 async def _start_once(
@@ -154,22 +165,24 @@ def _started_body(started: StartedBatch, duration_seconds: int) -> dict[str, Any
 
 
 async def stop_batch(request: web.Request) -> web.Response:
-    page_id = page_id_from_path(request)
+    return web.json_response(await perform_stop(request, page_id_from_path(request)))
+
+
+async def perform_stop(request: web.Request, page_id: str) -> dict[str, Any]:
+    """Stop the page's batch: the answer's body; :class:`BatchConflict` when none runs."""
     stopped = await request.app[BATCHES].stop(page_id, message="completed — stopped by request")
     if stopped is None:
         raise BatchConflict(f"no batch is running for page {page_id}", notion_page_id=page_id)
     log.info("batch_stopped", notion_page_id=page_id, batch_run_id=stopped.run_id)
     request.app[METRICS].batches_ended.labels(reason="stopped").inc()
     await _announce_stop(request, stopped)
-    return web.json_response(
-        {
-            "success": True,
-            "message": "Batch stopped.",
-            "notion_page_id": stopped.notion_page_id,
-            "end_time": iso(stopped.end_time),
-            "run_id": stopped.run_id,
-        }
-    )
+    return {
+        "success": True,
+        "message": "Batch stopped.",
+        "notion_page_id": stopped.notion_page_id,
+        "end_time": iso(stopped.end_time),
+        "run_id": stopped.run_id,
+    }
 
 
 async def _announce_stop(request: web.Request, stopped: StoppedBatch) -> None:
@@ -186,6 +199,12 @@ async def _announce_stop(request: web.Request, stopped: StoppedBatch) -> None:
 async def extend_batch(request: web.Request) -> web.Response:
     page_id = page_id_from_path(request)
     seconds = parse_extend(await json_object(request))
+    return web.json_response(await perform_extend(request, page_id, seconds))
+
+
+async def perform_extend(request: web.Request, page_id: str, seconds: int) -> dict[str, Any]:
+    """Extend the page's running batch by ``seconds``: the answer's body;
+    :class:`BatchConflict` when none runs."""
     extended = await request.app[BATCHES].extend(
         page_id, seconds, max_total_seconds=MAX_DURATION_SECONDS
     )
@@ -202,19 +221,17 @@ async def extend_batch(request: web.Request) -> web.Response:
         end_time=iso(extended.end_time),
     )
     total = round((extended.end_time - extended.start_time).total_seconds())
-    return web.json_response(
-        {
-            "success": True,
-            "message": f"Batch extended by {_minutes(seconds)}.",
-            "notion_page_id": extended.notion_page_id,
-            "run_id": extended.run_id,
-            "start_time": iso(extended.start_time),
-            "previous_end_time": iso(extended.previous_end_time),
-            "end_time": iso(extended.end_time),
-            "duration_seconds": total,
-            "interval_seconds": extended.interval_seconds,
-        }
-    )
+    return {
+        "success": True,
+        "message": f"Batch extended by {_minutes(seconds)}.",
+        "notion_page_id": extended.notion_page_id,
+        "run_id": extended.run_id,
+        "start_time": iso(extended.start_time),
+        "previous_end_time": iso(extended.previous_end_time),
+        "end_time": iso(extended.end_time),
+        "duration_seconds": total,
+        "interval_seconds": extended.interval_seconds,
+    }
 
 
 def _running_info(status: BatchStatus) -> dict[str, Any] | None:

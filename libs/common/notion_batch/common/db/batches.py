@@ -6,6 +6,7 @@ a tick's statements.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import KW_ONLY, asdict, dataclass
@@ -17,6 +18,8 @@ from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.pool import transaction, translate_errors
 from notion_batch.common.db.sql import sql
 from notion_batch.common.errors import BatchTooLong
+
+_HEX = re.compile(r"[0-9a-f]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,22 @@ class RunningBatch:
     @property
     def cursor(self) -> RunningCursor:
         return RunningCursor(self.start_time, self.notion_page_id)
+
+
+@dataclass(frozen=True)
+class ListedBatch:
+    """A page's batch as the console's list shows it, its to-dos counted by status."""
+
+    notion_page_id: str
+    status: str
+    message: str
+    start_time: datetime | None
+    end_time: datetime | None
+    last_run_at: datetime | None
+    stalled_since: datetime | None
+    todos_done: int
+    todos_pending: int
+    todos_skipped: int
 
 
 @dataclass(frozen=True)
@@ -238,6 +257,33 @@ class BatchRepository:
                 status=r["status"],
                 start_time=r["start_time"],
                 end_time=r["end_time"],
+            )
+            for r in rows
+        ]
+
+    async def listing(
+        self, *, state: str | None, id_fragment: str | None, limit: int
+    ) -> list[ListedBatch]:
+        """Up to ``limit`` batches, newest start first; only those in ``state`` and whose page
+        id (hex digits, no dashes) contains ``id_fragment``, when given."""
+        if id_fragment is not None and not _HEX.fullmatch(id_fragment):
+            raise ValueError(f"a page id fragment is hex digits only, got {id_fragment!r}")
+        with translate_errors():
+            rows = await self._pool.fetch(
+                sql("batch_list"), state, id_fragment, self._stall_seconds, limit
+            )
+        return [
+            ListedBatch(
+                notion_page_id=_page(r),
+                status=r["status"],
+                message=r["message"],
+                start_time=r["start_time"],
+                end_time=r["end_time"],
+                last_run_at=r["last_run_at"],
+                stalled_since=r["stalled_since"],
+                todos_done=r["todos_done"],
+                todos_pending=r["todos_pending"],
+                todos_skipped=r["todos_skipped"],
             )
             for r in rows
         ]

@@ -95,6 +95,23 @@ def _warnings(raw: str | None) -> tuple[RunWarning, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Overview:
+    """Every page's batch at a glance (the console's overview)."""
+
+    #: Pages by batch state (``idle``, ``running``, ``completed``, ``failed``; each present).
+    states: dict[str, int]
+    #: Running batches that are stalled (see ``notion_batch_stalled_since``).
+    stalled: int
+    #: Pages whose tick's work was recorded in the last minute.
+    pages_worked_last_minute: int
+    todos_done_last_minute: int
+    todos_skipped_last_minute: int
+    #: Integration (its token's hash) → the shared Notion rate limiter's tokens as last
+    #: written (negative: slots were reserved ahead for waiting requests), and when.
+    rate_limiter: dict[str, tuple[float, datetime]]
+
+
 class ReportRepository:
     """Reads a page's runs and to-dos."""
 
@@ -164,6 +181,25 @@ class ReportRepository:
             )
             for r in rows
         ]
+
+    async def overview(self, *, stall_seconds: float) -> Overview:
+        """Counts over every page: states, the last minute's work, the rate limiter."""
+        with translate_errors():
+            async with self._pool.acquire() as conn:
+                states = await conn.fetch(sql("batch_state_counts"), stall_seconds)
+                activity = await conn.fetchrow(sql("activity_last_minute"))
+                limiter = await conn.fetch(sql("rate_limiter_state"))
+        assert activity is not None  # one row, always
+        counts = {"idle": 0, "running": 0, "completed": 0, "failed": 0}
+        counts.update({r["status"]: r["n"] for r in states})
+        return Overview(
+            states=counts,
+            stalled=sum(r["stalled"] for r in states),
+            pages_worked_last_minute=activity["pages_worked"],
+            todos_done_last_minute=activity["todos_done"],
+            todos_skipped_last_minute=activity["todos_skipped"],
+            rate_limiter={r["integration"]: (float(r["tokens"]), r["updated_at"]) for r in limiter},
+        )
 
     async def todo_counts(self, notion_page_id: str) -> dict[str, int]:
         """How many of the page's to-dos are in each status (every status present, maybe 0)."""

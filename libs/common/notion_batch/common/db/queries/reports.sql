@@ -47,3 +47,32 @@ SELECT block_id, position, text, status, attempts, last_error, result, run_id, p
 -- name: page_todo_counts
 -- $1 page
 SELECT status, count(*) AS n FROM notion_todos WHERE notion_page_id = $1 GROUP BY status;
+
+
+-- name: batch_state_counts
+-- The console's overview: pages by batch state, and how many running ones are stalled.
+-- $1 stall bound seconds
+SELECT status, count(*) AS n,
+       count(*) FILTER (WHERE notion_batch_stalled_since(s, $1) IS NOT NULL) AS stalled
+  FROM notion_batch_status s
+ GROUP BY status;
+
+
+-- name: activity_last_minute
+-- The console's overview: pages worked (a tick's work recorded: last_run_at) and to-dos
+-- processed in the last minute. The to-dos' count reads every processed to-do's time (no
+-- index on processed_at): fine for a console that asks every few seconds.
+SELECT (SELECT count(*) FROM notion_batch_status
+         WHERE last_run_at > now() - interval '1 minute') AS pages_worked,
+       (SELECT count(*) FROM notion_todos
+         WHERE processed_at > now() - interval '1 minute' AND status = 'done') AS todos_done,
+       (SELECT count(*) FROM notion_todos
+         WHERE processed_at > now() - interval '1 minute' AND status = 'skipped') AS todos_skipped;
+
+
+-- name: rate_limiter_state
+-- The shared Notion rate limiter's buckets, one per integration token (its hash), as last
+-- written: the tokens then (negative: slots reserved ahead for waiting requests), and when.
+-- The refill since is the workers' (their rate is their setting), not computed here.
+SELECT integration, tokens, updated_at FROM notion_rate_limits
+ ORDER BY integration;
