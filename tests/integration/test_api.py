@@ -127,7 +127,15 @@ async def test_the_running_list_comes_in_pages_that_miss_and_repeat_nothing(
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=1001", "limit=x", "cursor=12", f"cursor=x:{PAGE}", "page=2"],
+    [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "cursor=12",
+        f"cursor=x:{PAGE}",
+        f"cursor=605545255400273361:{PAGE}",  # past what a datetime holds
+        "page=2",
+    ],
 )
 async def test_a_bad_running_list_query_is_400_naming_it(client: TestClient, query: str) -> None:
     response = await client.get(f"/api/v1/batch/status?{query}")

@@ -40,8 +40,9 @@ TODO_CURSOR_PATTERN = rf"^(?:0|[1-9][0-9]{{0,8}}):{CANONICAL_ID}$"
 _HISTORY_CURSOR = re.compile(HISTORY_CURSOR_PATTERN)
 _TODO_CURSOR = re.compile(TODO_CURSOR_PATTERN)
 #: The running list's cursor: the last batch's start time (microseconds since the epoch) and
-#: page id, the list's order.
-RUNNING_CURSOR_PATTERN = rf"^(?:0|[1-9][0-9]{{0,17}}):{CANONICAL_ID}$"
+#: page id, the list's order. At most 17 digits: a start before the year 5000, within what
+#: Python's datetime can hold (an 18-digit one could overflow it).
+RUNNING_CURSOR_PATTERN = rf"^(?:0|[1-9][0-9]{{0,16}}):{CANONICAL_ID}$"
 _RUNNING_CURSOR = re.compile(RUNNING_CURSOR_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -284,10 +285,14 @@ def _cursor(values: dict[str, list[str]], pattern: re.Pattern[str], shape: str) 
         return None
     raw = values["cursor"][0]
     if not pattern.fullmatch(raw):
-        raise RequestInvalid(
-            f"cursor must be the next_cursor of a previous answer ({shape})", field="cursor"
-        )
+        raise _bad_cursor(shape)
     return raw
+
+
+def _bad_cursor(shape: str) -> RequestInvalid:
+    return RequestInvalid(
+        f"cursor must be the next_cursor of a previous answer ({shape})", field="cursor"
+    )
 
 
 def parse_history_query(request: web.Request) -> HistoryQuery:
@@ -300,7 +305,8 @@ def parse_history_query(request: web.Request) -> HistoryQuery:
 def parse_running_query(request: web.Request) -> RunningQuery:
     values = _query(request, {"limit", "cursor"})
     after = None
-    if (raw := _cursor(values, _RUNNING_CURSOR, "start time:page id")) is not None:
+    shape = "start time:page id"
+    if (raw := _cursor(values, _RUNNING_CURSOR, shape)) is not None:
         micros, _, page = raw.partition(":")
         after = RunningCursor(_EPOCH + timedelta(microseconds=int(micros)), page)
     return RunningQuery(after=after, limit=_limit(values, RUNNING_LIMIT))
