@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,11 +136,14 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """A migrated database of its own, dropped afterwards (other suites share the server)."""
-    name = f"nb_bench_{uuid.uuid4().hex[:8]}"
+async def fresh_database(
+    prepare: Callable[[str], Awaitable[Any]] = migrate, *, prefix: str = "nb_bench"
+) -> AsyncIterator[str]:
+    """A database of its own, made ready by ``prepare`` (the product's migrations unless told
+    otherwise) and dropped afterwards (other suites share the server)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     url = urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
-    await migrate(url)
+    await prepare(url)
     try:
         yield url
     finally:

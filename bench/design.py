@@ -49,7 +49,7 @@ from bench.common import (
     service_env,
     spawn,
 )
-from bench.stack import Scenario, _wait_http, run_scenario
+from bench.stack import Scenario, run_scenario, wait_http
 from bench.worker import summarise
 from notion_batch.common.config import BrokerSettings
 from notion_batch.common.db.sql import sql
@@ -251,7 +251,7 @@ async def notion_transport(calls: int) -> dict[str, Any]:
         emulator = await spawn("emulator", "notion-batch-emulator", env, Path(tmp))
         try:
             async with aiohttp.ClientSession() as http:
-                await _wait_http(http, f"{base}/_emulator/health", emulator)
+                await wait_http(http, f"{base}/_emulator/health", emulator)
                 async with http.post(
                     f"{base}/_emulator/pages",
                     json={"title": "transport", "children": [{"type": "to_do", "text": "x"}]},

@@ -29,12 +29,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aio_pika
 import aiohttp
@@ -49,6 +47,7 @@ from bench.common import (
     Sampler,
     Service,
     free_port,
+    fresh_database,
     postgres_cpu,
     proc_cpu_seconds,
     proc_rss_mib,
@@ -60,9 +59,9 @@ from bench.stack import (
     Request,
     Run,
     Scenario,
-    _requests,
-    _wait_http,
+    emulator_requests,
     run_scenario,
+    wait_http,
 )
 
 PEER_APP = "bench.peers.celery_peer.app"
@@ -139,34 +138,24 @@ class PeerRun:
 # -- the peer's run ------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def peer_database() -> AsyncIterator[str]:
-    """A database with the peer's own schema only, dropped afterwards."""
-    name = f"nb_peer_{uuid.uuid4().hex[:8]}"
+async def _peer_schema(url: str) -> None:
+    """A new, empty database holding the peer's own schema only."""
+    name = urlsplit(url).path.lstrip("/")
     admin = await asyncpg.connect(ADMIN_URL)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
+    conn = await asyncpg.connect(url)
     try:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(SCHEMA.read_text())
-        finally:
-            await conn.close()
-        yield url
+        await conn.execute(SCHEMA.read_text())
     finally:
-        admin = await asyncpg.connect(ADMIN_URL)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await conn.close()
 
 
 async def run_peer(shape: Shape) -> PeerRun:
     queue = f"nbpeer.{uuid.uuid4().hex[:6]}"
-    async with peer_database() as url:
+    async with fresh_database(_peer_schema, prefix="nb_peer") as url:
         with tempfile.TemporaryDirectory(prefix="nb-peer-") as tmp:
             try:
                 return await asyncio.wait_for(
@@ -206,7 +195,7 @@ async def _run_peer(shape: Shape, url: str, queue: str, log_dir: Path) -> PeerRu
         async with aiohttp.ClientSession() as http:
             emulator = await spawn("emulator", "notion-batch-emulator", emulator_env, log_dir)
             services.append(emulator)
-            await _wait_http(http, f"{notion_url}/_emulator/health", emulator)
+            await wait_http(http, f"{notion_url}/_emulator/health", emulator)
             pages = await _create_pages(http, notion_url, pool, shape)
             started = await spawn(
                 "celery-peer",
@@ -236,7 +225,7 @@ async def _run_peer(shape: Shape, url: str, queue: str, log_dir: Path) -> PeerRu
                 pg_cpu = postgres_cpu(database) - pg0
             finally:
                 client.close()
-            requests = await _requests(http, notion_url)
+            requests = await emulator_requests(http, notion_url)
             await stop_all(services)
             done = await pool.fetchval("SELECT count(*) FROM peer_todos WHERE status = 'done'")
             ticks = await pool.fetchval("SELECT coalesce(sum(ticks), 0) FROM peer_pages")
@@ -318,9 +307,10 @@ async def _drop_queue(queue: str) -> None:
 # -- the comparison ------------------------------------------------------------------------------
 
 
-def _peer_summary(run: PeerRun) -> dict[str, Any]:
+def _summary(run: PeerRun | Run) -> dict[str, Any]:
+    """One side's figures, the same for both (ours adds its database transactions)."""
     done = max(run.done, 1)
-    return {
+    summary: dict[str, Any] = {
         "done": run.done,
         "seconds": round(run.seconds, 2),
         "todos_per_second": round(run.done / run.seconds, 1),
@@ -331,28 +321,14 @@ def _peer_summary(run: PeerRun) -> dict[str, Any]:
         "worker_cpu_cores": round(run.worker_cpu / run.seconds, 2),
         "emulator_cpu_ms_per_todo": round(run.emulator_cpu * 1000 / done, 2),
         "postgres_cpu_ms_per_todo": round(run.postgres_cpu * 1000 / done, 2),
-        "ticks": run.ticks,
-        "noise": run.noise,
     }
-
-
-def _ours_summary(run: Run) -> dict[str, Any]:
-    done = max(run.done, 1)
-    return {
-        "done": run.done,
-        "seconds": round(run.seconds, 2),
-        "todos_per_second": round(run.done / run.seconds, 1),
-        "notion_calls": len(run.requests),
-        "notion_calls_per_todo": round(len(run.requests) / done, 4),
-        "notion_calls_by_operation": dict(Counter(r.operation for r in run.requests)),
-        "worker_cpu_ms_per_todo": round(run.worker_cpu * 1000 / done, 2),
-        "worker_cpu_cores": round(run.worker_cpu / run.seconds, 2),
-        "emulator_cpu_ms_per_todo": round(run.emulator_cpu * 1000 / done, 2),
-        "postgres_cpu_ms_per_todo": round(run.postgres_cpu * 1000 / done, 2),
-        "db_transactions_per_todo": round(run.db_transactions / done, 2),
-        "ticks": run.ticks_worked,
-        "noise": run.noise,
-    }
+    if isinstance(run, Run):
+        summary["db_transactions_per_todo"] = round(run.db_transactions / done, 2)
+        summary["ticks"] = run.ticks_worked
+    else:
+        summary["ticks"] = run.ticks
+    summary["noise"] = run.noise
+    return summary
 
 
 async def _run_ours(shape: Shape) -> dict[str, Any]:
@@ -364,11 +340,11 @@ async def _run_ours(shape: Shape) -> dict[str, Any]:
         worker_rate=OURS_RATE,
         worker_env=OURS_ENV,
     )
-    return _ours_summary(await run_scenario(scenario))
+    return _summary(await run_scenario(scenario))
 
 
 async def _run_peer_summary(shape: Shape) -> dict[str, Any]:
-    return _peer_summary(await run_peer(shape))
+    return _summary(await run_peer(shape))
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:

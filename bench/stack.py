@@ -151,7 +151,7 @@ async def _run(s: Scenario, url: str, namespace: str, log_dir: Path) -> Run:
         async with aiohttp.ClientSession() as http:
             emulator = await spawn("emulator", "notion-batch-emulator", env, log_dir)
             services.append(emulator)
-            await _wait_http(http, f"{notion_url}/_emulator/health", emulator)
+            await wait_http(http, f"{notion_url}/_emulator/health", emulator)
             ticks = await _create_pages(http, notion_url, pool, s)
             for n in range(s.workers):
                 worker = await spawn(f"worker-{n + 1}", "notion-batch-worker", worker_env, log_dir)
@@ -179,7 +179,7 @@ async def _run(s: Scenario, url: str, namespace: str, log_dir: Path) -> Run:
                 await broker.close()
             if profiler is not None:
                 await stop_profiler(profiler)
-            requests = await _requests(http, notion_url)
+            requests = await emulator_requests(http, notion_url)
             await stop_all(services)
             # The workers' own transactions, less the benchmark's polls (one each; the last
             # second's may not be counted yet: an error of a few in thousands).
@@ -228,7 +228,7 @@ async def _transactions(pool: asyncpg.Pool, settle: float) -> int:
         )
 
 
-async def _wait_http(http: aiohttp.ClientSession, url: str, service: Service) -> None:
+async def wait_http(http: aiohttp.ClientSession, url: str, service: Service) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with contextlib.suppress(aiohttp.ClientError):
@@ -290,7 +290,7 @@ async def _until_finished(
         await asyncio.sleep(0.2)
 
 
-async def _requests(http: aiohttp.ClientSession, notion_url: str) -> list[Request]:
+async def emulator_requests(http: aiohttp.ClientSession, notion_url: str) -> list[Request]:
     async with http.get(f"{notion_url}/_emulator/requests") as response:
         entries: list[dict[str, Any]] = (await response.json())["requests"]
     if not entries:

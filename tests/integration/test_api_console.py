@@ -201,3 +201,15 @@ async def test_with_auth_disabled_every_page_says_so(make_api_client: ApiClientF
             async with browser.get(path) as response:
                 assert response.status == 200
                 assert "Authentication is disabled" in await response.text()
+
+
+async def test_the_consoles_own_assets_are_served_and_nothing_else(api: TestClient) -> None:
+    for name, content_type in (("console.js", "javascript"), ("console.css", "text/css")):
+        response = await api.get(f"/console/static/{name}")
+        assert response.status == 200, name
+        assert content_type in response.content_type
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "max-age=300" in response.headers["Cache-Control"]
+    for other in ("templates.html", "..%2F__init__.py", "sessions.py"):
+        response = await api.get(f"/console/static/{other}")
+        assert response.status == 404, other

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from notion_batch.api.assets import asset_handler
 from notion_batch.api.context import OPENAPI
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -65,11 +66,4 @@ async def docs_page(_: web.Request) -> web.Response:
     )
 
 
-async def static_asset(request: web.Request) -> web.FileResponse:
-    name = request.match_info["name"]
-    if name not in ASSETS:
-        raise web.HTTPNotFound()
-    return web.FileResponse(
-        STATIC_DIR / name,
-        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
-    )
+static_asset = asset_handler(STATIC_DIR, ASSETS, max_age_seconds=3600)

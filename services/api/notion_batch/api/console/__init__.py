@@ -16,6 +16,7 @@ import jinja2
 import structlog
 from aiohttp import web
 
+from notion_batch.api.assets import asset_handler
 from notion_batch.api.console import views
 from notion_batch.api.console.context import SESSIONS
 from notion_batch.api.console.sessions import Sessions
@@ -30,14 +31,7 @@ STATIC_DIR = _HERE / "static"
 ASSETS = frozenset({"console.css", "console.js"})
 
 
-async def static_asset(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    if name not in ASSETS:
-        raise web.HTTPNotFound()
-    return web.FileResponse(
-        STATIC_DIR / name,
-        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-    )
+static_asset = asset_handler(STATIC_DIR, ASSETS, max_age_seconds=300)
 
 
 def setup_console(app: web.Application, settings: ApiSettings) -> None:
