@@ -54,6 +54,7 @@ def test_values() -> None:
         ("NOTION_EMULATOR_DEMO", "maybe"),
         ("NOTION_EMULATOR_REQUEST_LOG", "0"),
         ("NOTION_EMULATOR_REQUEST_LOG", "all"),
+        ("NOTION_EMULATOR_API_STAMPS", "maybe"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:

@@ -7,9 +7,11 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -160,6 +162,22 @@ async def test_an_integrations_writes_are_events_by_a_bot(
     (event,) = hook.events()
     assert [a["type"] for a in event["authors"]] == ["bot"]
     assert event["entity"]["id"] == page
+
+
+async def test_an_events_timestamp_is_the_emulators_clock_in_milliseconds(
+    http: httpx.AsyncClient, hook: Hook
+) -> None:
+    await subscribe(http, hook, aggregation_seconds=0.1)
+    page, _ = await new_page(http)
+    await http.post("/_emulator/clock", json={"offset_seconds": -3 * 86_400})
+    await http.post(f"/_emulator/blocks/{page}/children", json={"children": [{"text": "b"}]})
+    await hook.wait(2)
+
+    (event,) = hook.events()
+    # Milliseconds, as Notion's events (unlike page and block stamps, whole minutes).
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event["timestamp"])
+    sent = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+    assert abs(datetime.now(UTC) - timedelta(days=3) - sent) < timedelta(seconds=10)
 
 
 async def test_only_pages_shared_with_the_subscriptions_integration_send_events(

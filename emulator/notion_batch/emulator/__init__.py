@@ -50,7 +50,24 @@ Control API (``/_emulator``, no auth, never recorded; errors in the same shape)
     client cannot parse); ``drop`` applies the request and resets the connection unanswered.
 ``GET  /_emulator/faults``; ``DELETE /_emulator/faults`` (all); ``DELETE /_emulator/faults/{id}``
 ``GET|PUT /_emulator/rate-limit`` ``{"rate": number | null (off), "burst"?: int}``
-``POST /_emulator/reset`` → back to the start state (empty, or only the demo page).
+``GET|POST /_emulator/clock`` ``{"offset_seconds": number}`` (POST; within ±10 years) →
+    ``{"now": "<ISO 8601, ms>", "offset_seconds": number}``: the emulator's time is real UTC
+    time + the offset; every stamp it writes from then on (pages, blocks, webhook events) reads
+    it, so a test moves a minute on without waiting one.
+``GET|POST /_emulator/stamps`` ``{"api_edits_move_page": bool}`` (POST) →
+    ``{"api_edits_move_page": bool}``: whether ``/v1`` writes move the page's
+    ``last_edited_time`` too (default ``NOTION_EMULATOR_API_STAMPS``, off).
+``POST /_emulator/reset`` → back to the start state (empty, or only the demo page; clock
+    offset 0, ``api_edits_move_page`` as configured).
+
+Timestamps, as Notion's
+-----------------------
+``created_time``/``last_edited_time`` of pages and blocks are whole minutes (rounded down,
+``…:00.000Z``); webhook events' ``timestamp`` keeps milliseconds. An edit moves the edited
+block's own ``last_edited_time``; the page's moves only for edits by a person (``/_emulator/…``
+routes, any depth), not for the integration's ``/v1`` appends, updates and deletes, unless
+``api_edits_move_page`` is on. So two edits within a minute leave the same stamps, and a page
+stamp never proves that nothing changed.
 
 Webhook subscriptions (``webhooks.py``), as Notion's
 -----------------------------------------------------
@@ -83,7 +100,8 @@ Python API (in-process tests)
 ``async with run_emulator(config) as emu:`` serves on 127.0.0.1 at a free port and gives
 ``emu.url``, ``emu.token`` and ``emu.state`` (``create_page``, ``add_children``,
 ``person_update``, ``set_shared``, ``tree``, ``todos``, ``add_fault(Fault(...))``,
-``set_rate_limit``, ``requests.query(...)``, ``webhooks.subscribe(...)``, ``reset``).
+``set_rate_limit``, ``set_clock_offset``, ``set_api_edits_move_page``, ``clock``,
+``requests.query(...)``, ``webhooks.subscribe(...)``, ``reset``).
 """
 
 from notion_batch.emulator.app import RunningEmulator, create_app, run_emulator

@@ -12,6 +12,7 @@ exits with status 2):
 ``NOTION_EMULATOR_DEMO``           ``0``                      ``1`` seeds demo pages (``--demo``)
 ``NOTION_EMULATOR_WEBHOOK_DELAY``  ``1``                      seconds a page's changes are gathered
 ``NOTION_EMULATOR_REQUEST_LOG``    ``100000``                 requests ``/_emulator/requests`` keeps
+``NOTION_EMULATOR_API_STAMPS``     ``0``                      ``1``: API writes move page stamps
 =================================  =========================  ======================================
 """
 
@@ -113,6 +114,9 @@ def load_settings(environ: Mapping[str, str], *, demo_flag: bool = False) -> Ser
         raise SettingError(
             "NOTION_EMULATOR_REQUEST_LOG", f"must be an integer ≥ 1, got {raw_log!r}"
         )
+    raw_api_stamps = environ.get("NOTION_EMULATOR_API_STAMPS", "").strip().lower()
+    if raw_api_stamps not in _TRUE | _FALSE:
+        raise SettingError("NOTION_EMULATOR_API_STAMPS", f"must be 1 or 0, got {raw_api_stamps!r}")
     config = EmulatorConfig(
         tokens=tokens,
         rate_limit=rate,
@@ -120,6 +124,7 @@ def load_settings(environ: Mapping[str, str], *, demo_flag: bool = False) -> Ser
         demo=demo_flag or raw_demo in _TRUE,
         request_log_limit=int(raw_log),
         webhook_aggregation_seconds=delay,
+        api_edits_move_page=raw_api_stamps in _TRUE,
     )
     return ServeSettings(
         host=_get(environ, "NOTION_EMULATOR_HOST", "127.0.0.1"), port=int(raw_port), config=config

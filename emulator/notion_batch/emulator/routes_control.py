@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from notion_batch.emulator.clock import MAX_OFFSET_SECONDS
 from notion_batch.emulator.errors import ApiError, validation_error
 from notion_batch.emulator.faults import Fault
 from notion_batch.emulator.httpio import error_response, read_json_object
@@ -277,6 +278,50 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return web.json_response({"deleted": subscription_id})
 
 
+def _clock_json(state: EmulatorState) -> dict[str, Any]:
+    return {"now": state.clock.iso(), "offset_seconds": state.clock.offset_seconds}
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    return web.json_response(_clock_json(_state(request)))
+
+
+async def set_clock(request: web.Request) -> web.Response:
+    """Shift the emulator's time: stamps written from now on read real time + the offset."""
+    body = await read_json_object(request)
+    offset = body.get("offset_seconds")
+    if (
+        isinstance(offset, bool)
+        or not isinstance(offset, (int, float))
+        or not -MAX_OFFSET_SECONDS <= offset <= MAX_OFFSET_SECONDS
+    ):
+        raise validation_error(
+            f"offset_seconds should be a number of seconds within ±{MAX_OFFSET_SECONDS}"
+        )
+    state = _state(request)
+    state.set_clock_offset(float(offset))
+    return web.json_response(_clock_json(state))
+
+
+def _stamps_json(state: EmulatorState) -> dict[str, Any]:
+    return {"api_edits_move_page": state.store.api_edits_move_page}
+
+
+async def get_stamps(request: web.Request) -> web.Response:
+    return web.json_response(_stamps_json(_state(request)))
+
+
+async def set_stamps(request: web.Request) -> web.Response:
+    """Whether ``/v1`` writes move the page's ``last_edited_time`` (Notion's did not)."""
+    body = await read_json_object(request)
+    on = body.get("api_edits_move_page")
+    if not isinstance(on, bool):
+        raise validation_error("api_edits_move_page should be a boolean")
+    state = _state(request)
+    state.set_api_edits_move_page(on)
+    return web.json_response(_stamps_json(state))
+
+
 async def reset(request: web.Request) -> web.Response:
     _state(request).reset()
     return web.json_response({"reset": True})
@@ -305,4 +350,8 @@ def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{PREFIX}/webhooks/{{subscription_id}}", get_webhook)
     router.add_post(f"{PREFIX}/webhooks/{{subscription_id}}/verify", verify_webhook)
     router.add_delete(f"{PREFIX}/webhooks/{{subscription_id}}", delete_webhook)
+    router.add_get(f"{PREFIX}/clock", get_clock)
+    router.add_post(f"{PREFIX}/clock", set_clock)
+    router.add_get(f"{PREFIX}/stamps", get_stamps)
+    router.add_post(f"{PREFIX}/stamps", set_stamps)
     router.add_post(f"{PREFIX}/reset", reset)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from notion_batch.emulator.blockspec import BlockDraft, parse_control_node
+from notion_batch.emulator.clock import Clock
 from notion_batch.emulator.demo import seed_demo
 from notion_batch.emulator.errors import ApiError, block_not_found, page_not_found
 from notion_batch.emulator.faults import Fault, FaultBook
@@ -17,7 +18,7 @@ from notion_batch.emulator.ids import canonical_id
 from notion_batch.emulator.ratelimit import RateLimiter
 from notion_batch.emulator.recording import DEFAULT_REQUEST_LOG_LIMIT, RequestLog
 from notion_batch.emulator.shapes import page_url, plain_text, rich_text_item
-from notion_batch.emulator.store import PERSON_USER_ID, Block, Store, now_iso
+from notion_batch.emulator.store import PERSON_USER_ID, Block, Store
 from notion_batch.emulator.webhooks import WebhookHub
 
 DEFAULT_TOKEN = "secret_emulator_token"
@@ -40,6 +41,9 @@ class EmulatorConfig:
     #: window is up to a minute), and a failed delivery is retried after this, doubling.
     webhook_aggregation_seconds: float = 1.0
     webhook_retry_seconds: float = 1.0
+    #: Writes through ``/v1`` move the page's ``last_edited_time`` too. Notion's did not
+    #: (seen: gh/dvanoni/notero#571); on, to test a client against the day that changes.
+    api_edits_move_page: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,15 @@ class EmulatorState:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        self.store = Store()
+        self.clock = Clock()
+        self.store = Store(self.clock, api_edits_move_page=config.api_edits_move_page)
         self.faults = FaultBook()
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
         self.requests = RequestLog(config.request_log_limit)
         self.webhooks = WebhookHub(
             aggregation_seconds=config.webhook_aggregation_seconds,
             retry_seconds=config.webhook_retry_seconds,
+            clock=self.clock,
         )
 
     # -- pages and blocks, as a person would make them -------------------------------------
@@ -213,7 +219,7 @@ class EmulatorState:
         if page is None:
             raise page_not_found(page_id)
         page.archived = in_trash
-        self.store.touch_page(page.id, now_iso())
+        self.store.touch_page(page.id, author=PERSON_USER_ID)
 
     def tree(self, page_id: str) -> dict[str, Any]:
         """The page and its whole block tree, archived blocks included and flagged."""
@@ -265,8 +271,19 @@ class EmulatorState:
     def set_rate_limit(self, rate: float | None, burst: int | None = None) -> None:
         self.limiter = RateLimiter(rate, self.limiter.burst if burst is None else burst)
 
+    def set_clock_offset(self, offset_seconds: float) -> None:
+        """Shift the emulator's time (every stamp it writes from now on) from real time."""
+        self.clock.set_offset(offset_seconds)
+
+    def set_api_edits_move_page(self, on: bool) -> None:
+        """Whether writes through ``/v1`` move the page's ``last_edited_time`` from now on."""
+        self.store.api_edits_move_page = on
+
     def reset(self) -> None:
-        """Back to the state at start: no pages (but the demo one), faults or recorded requests."""
+        """Back to the state at start: no pages (but the demo one), faults or recorded requests;
+        the clock on real time and ``api_edits_move_page`` as configured."""
+        self.clock.reset()
+        self.store.api_edits_move_page = self.config.api_edits_move_page
         self.store.clear()
         self.faults.clear()
         self.requests.clear()

@@ -4,25 +4,25 @@ A page is also a container of blocks (``GET /v1/blocks/{page_id}/children`` list
 Every block remembers the page it lives on, so sharing is decided per page. Archived blocks stay
 in the tree (``GET /v1/blocks/{id}`` still finds them) but are left out of children lists, as
 Notion does, unless the emulator is told otherwise.
+
+Stamps, as Notion's (FACTS.md "Timestamps"): ``created_time``/``last_edited_time`` come from the
+emulator's :class:`~notion_batch.emulator.clock.Clock`, rounded down to the minute. An edit moves
+the edited block's own stamp; it moves the page's stamp only when a person made it (at any
+depth), not when the integration did through ``/v1`` — unless ``api_edits_move_page`` is on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from notion_batch.emulator.clock import Clock
 from notion_batch.emulator.ids import new_id
 
 #: The user Notion names as author of what the integration writes.
 BOT_USER_ID = "5e1f0b7a-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
 #: The user named as author of what a person does through the control API.
 PERSON_USER_ID = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
-
-
-def now_iso() -> str:
-    """Notion's timestamp format: ISO 8601, UTC, milliseconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass
@@ -62,9 +62,14 @@ class Page:
 class Store:
     """Pages and blocks by id, with the few tree operations the routes need."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock, *, api_edits_move_page: bool = False) -> None:
         self.pages: dict[str, Page] = {}
         self.blocks: dict[str, Block] = {}
+        self.clock = clock
+        #: Whether the integration's own writes (author :data:`BOT_USER_ID`) move the page's
+        #: ``last_edited_time`` too. Off, as seen of Notion (gh/dvanoni/notero#571: API edits
+        #: left the page's stamp, edits in the app moved it); on, for the day Notion changes.
+        self.api_edits_move_page = api_edits_move_page
 
     def clear(self) -> None:
         self.pages.clear()
@@ -78,7 +83,7 @@ class Store:
         shared: bool = True,
         shared_with: frozenset[str] | None = None,
     ) -> Page:
-        stamp = now_iso()
+        stamp = self.clock.stamp()
         page = Page(
             id=page_id or new_id(),
             title=title,
@@ -104,7 +109,7 @@ class Store:
         parent_page = self.page_of(parent_id)
         if parent_page is None:
             raise KeyError(parent_id)
-        stamp = now_iso()
+        stamp = self.clock.stamp()
         block = Block(
             id=new_id(),
             type=block_type,
@@ -119,7 +124,7 @@ class Store:
         self.blocks[block.id] = block
         siblings = self.child_ids(parent_id)
         siblings.insert(len(siblings) if index is None else index, block.id)
-        self.touch_page(parent_page.id, stamp)
+        self.touch_page(parent_page.id, author=author, stamp=stamp)
         return block
 
     def child_ids(self, container_id: str) -> list[str]:
@@ -174,14 +179,21 @@ class Store:
         return None if block is None else self.pages.get(block.page_id)
 
     def touch(self, block: Block, *, author: str) -> None:
-        block.last_edited_time = now_iso()
+        """``author`` edited ``block``: its own stamp moves, its page's as :meth:`touch_page`
+        decides."""
+        block.last_edited_time = self.clock.stamp()
         block.last_edited_by = author
-        self.touch_page(block.page_id, block.last_edited_time)
+        self.touch_page(block.page_id, author=author, stamp=block.last_edited_time)
 
-    def touch_page(self, page_id: str, stamp: str) -> None:
+    def touch_page(self, page_id: str, *, author: str, stamp: str | None = None) -> None:
+        """Something on the page changed: its ``last_edited_time`` moves when a person changed
+        it, or the integration did and ``api_edits_move_page`` is on (gh/dvanoni/notero#571).
+        A person's edit of a nested block moving the page's stamp is an assumption: nothing
+        public says so either way (FACTS.md "Timestamps", open; expected yes for people)."""
         page = self.pages.get(page_id)
-        if page is not None:
-            page.last_edited_time = stamp
+        if page is None or (author == BOT_USER_ID and not self.api_edits_move_page):
+            return
+        page.last_edited_time = stamp or self.clock.stamp()
 
     def walk(self, container_id: str) -> list[Block]:
         """Every block under a container, archived included, in document (pre-order) order."""

@@ -33,9 +33,10 @@ from typing import Any
 
 import aiohttp
 
+from notion_batch.emulator.clock import Clock
 from notion_batch.emulator.errors import ApiError, validation_error
 from notion_batch.emulator.ids import new_id
-from notion_batch.emulator.store import BOT_USER_ID, Page, now_iso
+from notion_batch.emulator.store import BOT_USER_ID, Page
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,11 @@ class _Pending:
 class WebhookHub:
     """The subscriptions of one emulator, and the deliveries in flight."""
 
-    def __init__(self, *, aggregation_seconds: float, retry_seconds: float) -> None:
+    def __init__(self, *, aggregation_seconds: float, retry_seconds: float, clock: Clock) -> None:
         self.aggregation_seconds = aggregation_seconds
         self.retry_seconds = retry_seconds
+        #: Events' ``timestamp`` (milliseconds, as Notion's) is the emulator's time.
+        self.clock = clock
         self.subscriptions: dict[str, Subscription] = {}
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -199,7 +202,7 @@ class WebhookHub:
             key = (subscription.id, page.id)
             pending = self._pending.get(key)
             if pending is None:
-                pending = _Pending(event_id=new_id(), timestamp=now_iso(), page_id=page.id)
+                pending = _Pending(event_id=new_id(), timestamp=self.clock.iso(), page_id=page.id)
                 self._pending[key] = pending
                 self._spawn(self._flush_after(subscription, key))
             pending.authors.setdefault(author, _author_type(author))
