@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, Self, cast
 
@@ -103,6 +104,17 @@ def canonical_id(value: str) -> str:
         ) from None
 
 
+def _timestamp(value: object) -> datetime | None:
+    """Notion's ISO 8601 timestamp (``2026-12-04T19:05:00.000Z``) as an aware datetime."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else None
+
+
 def _page_title(page: dict[str, Any]) -> str:
     for prop in (page.get("properties") or {}).values():
         if isinstance(prop, dict) and prop.get("type") == "title":
@@ -163,6 +175,7 @@ class NotionGateway:
             title=_page_title(page),
             url=str(page.get("url", "")),
             archived=_in_trash(page),
+            last_edited_time=_timestamp(page.get("last_edited_time")),
         )
 
     async def read_todos(self, page_id: str, *, skip_block_ids: Collection[str] = ()) -> PageRead:

@@ -1,6 +1,7 @@
 -- A tick of a page, statement by statement in the order a tick runs them (worker/tick.py
 -- tells the steps): lease, sync from Notion, work the pending to-dos, record in Notion (the
--- outbox), a page event's re-read, finish. Every statement of a worker but its crash counts
+-- outbox), a page event's re-read, finish — and last, the change rule's memory of full reads
+-- (read at the sync step). Every statement of a worker but its crash counts
 -- (crashes.sql). Run by db/ticks.py. Whether the worker may still work the page is
 -- notion_batch_held_by() and its parts (migration 0010).
 
@@ -302,4 +303,22 @@ UPDATE notion_batch_status s
 -- name: lease_release
 UPDATE notion_batch_status
    SET lease_owner = NULL, lease_expires_at = NULL
+ WHERE notion_page_id = $1 AND lease_owner = $2;
+
+
+-- name: read_state
+-- What the change rule (worker/changes.py) remembers of the page's last full read, at the
+-- sync step: whether it is of this run, when, the stamp then, and the page events since.
+-- $1 page
+SELECT read_run_id, read_at, read_stamp, read_settled, read_events, notion_events
+  FROM notion_batch_status
+ WHERE notion_page_id = $1;
+
+
+-- name: read_record
+-- A full read of the page was merged: remember it, for the lease's holder only.
+-- $1 page, $2 owner, $3 run, $4 when it began, $5 the page's stamp then, $6 settled,
+-- $7 the event count as it began
+UPDATE notion_batch_status
+   SET read_run_id = $3, read_at = $4, read_stamp = $5, read_settled = $6, read_events = $7
  WHERE notion_page_id = $1 AND lease_owner = $2;
