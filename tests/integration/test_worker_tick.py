@@ -97,7 +97,10 @@ async def test_a_tick_works_checks_and_logs_every_todo_in_few_calls(
     assert len(calls(emulator, "update_block")) == 150
     status = await BatchRepository(pool).status(started.notion_page_id)
     assert status is not None
-    assert status.message == "running — 150 items processed (150 done, 0 skipped); 0 pending"
+    assert status.message == (
+        "running — 150 of 150 to-dos processed (150 done, 0 skipped), 0 pending; "
+        "last tick: 150 done"
+    )
     assert status.last_run_at is not None
 
 

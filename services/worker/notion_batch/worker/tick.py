@@ -78,15 +78,24 @@ class TickPolicy:
 
 @dataclass
 class TickReport:
+    """What one tick did, for its log line, its caller and the last part of the batch's
+    summary. The run's counts are not these: they are the run's to-dos in the database (what
+    the sync settled too, such as a to-do a person checked first), which ``finish_tick``
+    reads into the summary."""
+
     outcome: str  # worked | recorded | busy | stale | failed
+    #: Handler runs of this tick by how they ended: done, skipped (by the handler, or after
+    #: the last failed attempt), failed and left pending to retry.
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    #: Outcomes recorded in Notion by this tick: to-dos checked, log lines written.
     checked: int = 0
     logged: int = 0
 
     @property
     def processed(self) -> int:
+        """Handler runs of this tick."""
         return self.done + self.skipped + self.failed
 
 
@@ -361,7 +370,12 @@ def _in_time(keeper: LeaseKeeper, deadline: float) -> bool:
 
 
 def _summary(report: TickReport) -> str:
-    parts = [f"{report.done} done", f"{report.skipped} skipped"]
+    """What the tick did, the last part of the batch's summary: ``finish_tick`` puts the
+    run's counts first (``running — 12 of 13 to-dos processed (11 done, 1 skipped), 1
+    pending; last tick: 2 done``), so a quiet last tick never makes the run look idle."""
+    if not report.processed:
+        return "no to-do worked"
+    parts = [f"{n} {what}" for n, what in ((report.done, "done"), (report.skipped, "skipped")) if n]
     if report.failed:
         parts.append(f"{report.failed} failed, to retry")
-    return f"running — {report.processed} items processed ({', '.join(parts)})"
+    return ", ".join(parts)
