@@ -160,3 +160,27 @@ async def test_a_revoked_session_stays_revoked_and_expired_rows_go(pool: asyncpg
     assert await sessions.revoked(live)
     # The expired one was deleted by the next sign-out: it could not be used anyway.
     assert not await sessions.revoked(old)
+
+
+async def test_the_list_pages_with_a_cursor_past_batches_never_started(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = BatchRepository(pool)
+    for _ in range(4):
+        await _start(repo)
+    # Pages known but never started have no start time: they come last.
+    await pool.execute(
+        "INSERT INTO notion_batch_status (notion_page_id)"
+        " SELECT gen_random_uuid() FROM generate_series(1, 3)"
+    )
+    everything = await repo.listing(state=None, id_fragment=None, limit=100)
+    assert len(everything) == 7 and all(b.start_time is None for b in everything[4:])
+    pages, after = [], None
+    while True:
+        page = await repo.listing(state=None, id_fragment=None, limit=3, after=after)
+        if not page:
+            break
+        pages.append(page)
+        after = page[-1].cursor
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [b.notion_page_id for p in pages for b in p] == [b.notion_page_id for b in everything]
