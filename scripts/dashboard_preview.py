@@ -553,7 +553,7 @@ def _frame(fig: Figure, rect: tuple[float, float, float, float], title: str) -> 
         title,
         color=TEXT,
         fontsize=10.5,
-        fontweight="semibold",
+        fontweight="bold",  # DejaVu Sans has no semibold
         va="top",
         ha="left",
     )
