@@ -511,3 +511,22 @@ async def test_a_log_toggle_whose_creation_went_unanswered_is_looked_for_not_mad
         f"✅ {t} — completed by notion-batch" for t in texts
     )
     assert await pool.fetchval("SELECT log_reconcile_after FROM notion_batch_runs") is None
+
+
+async def test_a_read_that_uses_up_the_ticks_time_still_leaves_time_to_work(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    # A fleet queued behind a slow shared rate limit: reading the page takes longer than the
+    # tick's time (10 s). Were the read to use up the tick, every tick would read and work
+    # nothing — the page never done.
+    created = emulator.state.create_page(
+        "slow read", [{"type": "to_do", "text": f"task {i:04d}"} for i in range(1050)]
+    )
+    started = await BatchRepository(pool).start(
+        NewBatch(created.page_id, interval_seconds=5, duration_seconds=600, message="running")
+    )
+    assert started is not None
+    emulator.state.add_fault(Fault(latency=0.95, method="GET", path_contains="/children"))
+    report = await processor(pool, notion).process(tick(started))
+    assert len(calls(emulator, "list_children")) == 11
+    assert report.outcome == "worked" and report.done > 0

@@ -68,13 +68,23 @@ def test_a_moved_or_missing_stamp_means_read() -> None:
     assert ChangeRule.changed(read(stamp=None), STAMP) == "stamp_moved"
 
 
-def test_a_look_within_the_stamps_minute_proves_nothing() -> None:
-    # A person's edit later in that minute keeps the same stamp: read until a look comes after.
-    assert ChangeRule.changed(read(settled=False), STAMP) == "unsettled"
+def test_a_read_within_the_stamps_minute_proves_nothing() -> None:
+    # A person's edit later in that minute keeps the same stamp: read until a read begins
+    # after it, without a look first (it could not spare the read).
+    plan = STAMP_RULE.plan(read(settled=False), RUN, LATER)
+    assert plan == Plan(read=True, look=False, reason="unsettled")
+
+
+def test_a_read_looks_at_the_stamp_only_when_the_look_could_settle() -> None:
+    early = STAMP + timedelta(seconds=30)
+    assert STAMP_RULE.wants_stamp(read(settled=False), early) is False
+    assert STAMP_RULE.wants_stamp(read(settled=False), LATER) is True
+    assert STAMP_RULE.wants_stamp(read(stamp=None), early) is True
+    assert WEBHOOK_RULE.wants_stamp(read(stamp=None), LATER) is False
 
 
 @pytest.mark.parametrize(
-    ("looked_at", "settled"),
+    ("started_at", "settled"),
     [
         (STAMP + timedelta(seconds=30), False),
         (STAMP + timedelta(minutes=1), False),  # our clock may run ahead of Notion's
@@ -83,10 +93,10 @@ def test_a_look_within_the_stamps_minute_proves_nothing() -> None:
         (LATER, True),
     ],
 )
-def test_a_look_settles_once_the_stamps_minute_has_surely_passed(
-    looked_at: datetime, settled: bool
+def test_a_read_settles_if_it_began_once_the_stamps_minute_had_surely_passed(
+    started_at: datetime, settled: bool
 ) -> None:
-    assert ChangeRule.settled(STAMP, looked_at) is settled
+    assert ChangeRule.settled(STAMP, started_at) is settled
 
 
 def test_no_stamp_never_settles() -> None:

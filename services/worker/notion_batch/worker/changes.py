@@ -13,7 +13,7 @@ in full only when the page may have changed since its last full read:
   (developers.notion.com changelog, "last edited time is now rounded to the nearest minute";
   pollers that ignored it missed same-minute edits, gh/activepieces/activepieces#4671), so a
   look made within the stamp's minute cannot prove "unchanged": an edit later in that minute
-  keeps the same stamp. Reads go on until one follows a look made after the minute passed
+  keeps the same stamp. Full reads go on until one begins after the minute passed
   (``settled``). Edits through the API were reported not to move the page's stamp
   (gh/dvanoni/notero#571) — to-dos another integration adds may not show — and whether a
   nested edit moves it is not documented (/work/shared/FACTS.md, "Timestamps").
@@ -62,22 +62,35 @@ class ChangeRule:
             return Plan(read=True, look=False, reason="event")
         if self.signal == "webhook":
             return Plan(read=False, look=False, reason="no_event")
+        if not state.settled:
+            # The last read proves nothing yet: read again, whatever a look would show.
+            return Plan(read=True, look=False, reason="unsettled")
         return Plan(read=False, look=True, reason="stamp")
+
+    def wants_stamp(self, state: ReadState, started_at: datetime) -> bool:
+        """Whether a full read beginning at ``started_at`` should look at the page's stamp
+        (one call) for later ticks to compare with: with the stamp as signal, unless even the
+        stamp seen last would still be within its minute — then no look now could settle."""
+        if self.signal != "stamp":
+            return False
+        return state.stamp is None or self.settled(state.stamp, started_at)
 
     @staticmethod
     def changed(state: ReadState, stamp: datetime | None) -> str | None:
-        """Why the page must be read after a look found ``stamp`` (``None``: it need not be)."""
+        """Why a settled page must be read after a look found ``stamp`` (``None``: it need
+        not be)."""
         if stamp is None or state.stamp is None or stamp != state.stamp:
             return "stamp_moved"
-        if not state.settled:
-            return "unsettled"
         return None
 
     @staticmethod
-    def settled(stamp: datetime | None, looked_at: datetime) -> bool:
-        """Whether a look at ``looked_at`` that found ``stamp`` came after the stamp's minute:
-        then any later edit by a person shows as a later stamp."""
-        return stamp is not None and looked_at >= stamp + _MINUTE + CLOCK_SKEW
+    def settled(stamp: datetime | None, started_at: datetime) -> bool:
+        """Whether a full read that began at ``started_at`` (before its look, and before its
+        listing) and whose look found ``stamp`` can prove "unchanged" to later looks: the
+        stamp's minute had passed when it began. Then any edit by a person after it began
+        carries a later stamp — so a look before the listing leaves no edit unseen, and a look
+        after it that still shows ``stamp`` proves no edit came during the listing."""
+        return stamp is not None and started_at >= stamp + _MINUTE + CLOCK_SKEW
 
 
 #: The rule of an integration configured with nothing else: the stamp as signal, a full read

@@ -15,6 +15,11 @@ import structlog
 from notion_batch.common.config import NotionSettings
 from notion_batch.common.db.crashes import CrashRepository
 from notion_batch.common.db.notion_budget import SharedRateLimiter
+from notion_batch.common.db.notion_calls import (
+    NotionCallFlusher,
+    NotionCallRepository,
+    NotionCallTally,
+)
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.db.ticks import TickRepository
 from notion_batch.common.lifecycle import run_service
@@ -134,11 +139,15 @@ async def serve(
 async def _open_gateways(
     settings: WorkerSettings, pool: asyncpg.Pool
 ) -> AsyncIterator[dict[str, NotionGateway]]:
-    """One gateway per integration, each with its own token and its own rate limiter."""
+    """One gateway per integration, each with its own token and its own rate limiter; their
+    calls counted together and added to the fleet's per-minute counts every few seconds."""
+    calls = NotionCallTally()
     async with AsyncExitStack() as stack:
+        # Entered first, so it closes last: its final flush sees every gateway's last call.
+        await stack.enter_async_context(NotionCallFlusher(calls, NotionCallRepository(pool)))
         yield {
             name: await stack.enter_async_context(
-                NotionGateway(notion, limiter=_notion_limiter(settings, notion, pool))
+                NotionGateway(notion, limiter=_notion_limiter(settings, notion, pool), calls=calls)
             )
             for name, notion in settings.integrations.items()
         }

@@ -25,9 +25,10 @@ log = structlog.get_logger(__name__)
 
 #: The batch's failure reason when the page is in Notion's trash.
 PAGE_IN_TRASH = "page is in trash"
-#: Where webhooks are the change signal, how often a full read also retrieves the page to see
-#: whether it went to the trash (a page event says so sooner). With the stamp as signal every
-#: look sees it; the first tick of each run always looks.
+#: How often a full read at least retrieves the page to see whether it went to the trash: where
+#: webhooks are the change signal (a page event says so sooner), and while the page's stamp is
+#: too recent for a look to settle; otherwise every look sees it. The first tick of each run
+#: always looks.
 PAGE_CHECK_SECONDS = 60.0
 #: Pages remembered at most; older looks are forgotten (they are then simply looked at again).
 _MAX_REMEMBERED = 10_000
@@ -56,6 +57,8 @@ class TodoSync:
         self._page_checked: dict[tuple[str, int], datetime] = {}
 
     def _page_check_due(self, lease: Lease) -> bool:
+        """Whether the page's trash was not looked at for ``PAGE_CHECK_SECONDS``; asking counts
+        as looking now."""
         key = (lease.notion_page_id, lease.run_id)
         now = self._clock()
         last = self._page_checked.get(key)
@@ -84,15 +87,9 @@ class TodoSync:
         reason = plan.reason
         try:
             page: PageInfo | None = None
-            # The one documented way to see the trash: ``in_trash`` is on the page object;
-            # nothing documents that listing a trashed page's blocks fails. The look comes
-            # before the read: an edit made after it then shows as a later stamp next time.
-            if plan.look or (plan.read and self._wants_look(lease)):
-                page = await self._gateway.retrieve_page(page_id)
-                if page.archived:
-                    raise PageGone(PAGE_IN_TRASH)
             if plan.look:
-                assert page is not None
+                self._page_check_due(lease)  # this look sees the trash too
+                page = await self._look(page_id)
                 reason = self._rule.changed(state, page.last_edited_time) or "unchanged"
             if not plan.read and reason in ("unchanged", "no_event"):
                 self._metrics.page_reads.labels(outcome="skipped", reason=reason).inc()
@@ -100,7 +97,14 @@ class TodoSync:
                 return
             # Our own log blocks hold no to-dos; not descending into them saves calls.
             skip = await self._db.log_block_ids(page_id)
+            # A read that is due anyway lists first and looks after: of a fleet starting many
+            # pages at once, each gets its to-dos read as soon as it can; none is worked
+            # before the look says no trash. Either order proves the same (ChangeRule.settled
+            # takes the time before both).
             read = await self._gateway.read_todos(page_id, skip_block_ids=skip)
+            trash_due = self._page_check_due(lease)
+            if page is None and (trash_due or self._rule.wants_stamp(state, started_at)):
+                page = await self._look(page_id)
         except (NotionAccessError, NotionRequestError) as exc:
             raise PageGone(str(exc)) from exc
         except NotionUnavailable as exc:
@@ -118,7 +122,12 @@ class TodoSync:
                 for u in read.unreadable
             ],
         )
-        stamp = page.last_edited_time if page is not None else None
+        # Not looked at this time: the stamp seen last, unverified, so never settled (a look
+        # that finds it moved makes a read, as it must).
+        if page is not None:
+            stamp = page.last_edited_time
+        else:
+            stamp = state.stamp if state.run_id == lease.run_id else None
         await self._db.record_read(
             Holder(page_id, lease.owner),
             FullRead(
@@ -138,7 +147,11 @@ class TodoSync:
             reason=reason,
         )
 
-    def _wants_look(self, lease: Lease) -> bool:
-        """Whether a full read retrieves the page first: always with the stamp as signal (the
-        next tick compares with it), else when the trash was not looked at for a while."""
-        return self._rule.signal == "stamp" or self._page_check_due(lease)
+    async def _look(self, page_id: str) -> PageInfo:
+        """Retrieve the page: its stamp, and the one documented way to see the trash
+        (``in_trash`` is on the page object; nothing documents that listing a trashed page's
+        blocks fails)."""
+        page = await self._gateway.retrieve_page(page_id)
+        if page.archived:
+            raise PageGone(PAGE_IN_TRASH)
+        return page

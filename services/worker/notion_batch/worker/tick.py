@@ -57,6 +57,8 @@ log = structlog.get_logger(__name__)
 #: Longest a tick works before handing the rest to the next tick; stays well inside
 #: RabbitMQ's consumer_timeout (30 min), since the tick message is acked only at the end.
 MAX_TICK_SECONDS = 20 * 60
+#: Shortest time a tick works its to-dos after reading the page, however long the read took.
+MIN_WORK_SECONDS = 5.0
 #: Shortest time a tick may spend recording one batch of outcomes in Notion.
 RECORD_MIN_SECONDS = 60
 #: Error texts kept per to-do; Notion's own limit for a text is 2,000 characters.
@@ -205,6 +207,10 @@ class TickProcessor:
         except PageGone as exc:
             await self._fail(lease, str(exc), report)
             return
+        # However long the read waited on Notion (a fleet sharing a slow rate limit), the tick
+        # works for a while after it: else a tick whose read used its whole time would work
+        # nothing, and so would the next, and the page would never be done.
+        deadline = max(deadline, time.monotonic() + MIN_WORK_SECONDS)
 
         handler = self._handler(lease)
         # Each batch of outcomes is recorded in Notion while the next batch is worked: the two
