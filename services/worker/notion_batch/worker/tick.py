@@ -223,9 +223,7 @@ class TickProcessor:
                 async for _ in batches:
                     if recording is not None:
                         await recording
-                    recording = asyncio.create_task(
-                        self._record(lease, report, whole_batches=True)
-                    )
+                    recording = asyncio.create_task(self._record(lease, report, whole_batches=True))
             if recording is not None:
                 await recording
         finally:
