@@ -59,8 +59,8 @@ class Scenario:
     concurrency: int = 4
     #: The emulator's limit in requests/s per token; None: off.
     emulator_rate: float | None = None
-    #: NOTION_RATE_LIMIT_PER_SECOND of the workers: 1000 is the most the setting allows.
-    worker_rate: float = 1000.0
+    #: NOTION_RATE_LIMIT_PER_SECOND of the workers: 10,000 is the most the setting allows.
+    worker_rate: float = 10_000.0
     limiter_scope: str = "shared"
     #: Stop after this many seconds of Notion traffic instead of waiting for the end.
     window: float | None = None

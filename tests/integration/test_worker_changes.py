@@ -12,7 +12,7 @@ from collections import Counter
 import asyncpg
 import structlog
 
-from notion_batch.common.db.batches import BatchRepository, NewBatch, StartedBatch
+from notion_batch.common.db.batches import BatchRepository, ListedBatch, NewBatch, StartedBatch
 from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.emulator import RunningEmulator
@@ -193,3 +193,37 @@ async def test_a_page_put_in_the_trash_fails_its_batch_at_the_next_look(
     status = await BatchRepository(pool).status(started.notion_page_id)
     assert status is not None and status.status == "failed"
     assert calls(emulator) == Counter({"retrieve_page": 1})
+
+
+async def test_the_pages_title_is_kept_for_the_consoles_search(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    work = processor(pool, notion)
+    titled = emulator.state.create_page("Weekly 50%_chores", [{"type": "to_do", "text": "a"}])
+    other = emulator.state.create_page("Weekly 50 chores", [{"type": "to_do", "text": "b"}])
+    batches = BatchRepository(pool)
+    for created in (titled, other):
+        started = await batches.start(
+            NewBatch(created.page_id, interval_seconds=60, duration_seconds=600, message="r")
+        )
+        assert started is not None
+        await work.process(tick(started))
+
+    def found(listed: list[ListedBatch]) -> list[str]:
+        return sorted(b.page_title or "" for b in listed)
+
+    # Any case; LIKE's wildcards in the search are the characters themselves.
+    assert found(
+        await batches.listing(state=None, id_fragment=None, title_fragment="weekly", limit=10)
+    ) == ["Weekly 50 chores", "Weekly 50%_chores"]
+    assert found(
+        await batches.listing(state=None, id_fragment=None, title_fragment="50%_", limit=10)
+    ) == ["Weekly 50%_chores"]
+    # A hex fragment looks in ids and titles alike.
+    prefix = titled.page_id.replace("-", "")[:8]
+    assert titled.page_id in {
+        b.notion_page_id
+        for b in await batches.listing(
+            state=None, id_fragment=prefix, title_fragment=prefix, limit=10
+        )
+    }

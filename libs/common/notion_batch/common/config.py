@@ -240,7 +240,7 @@ class NotionSettings:
         def own(base: str) -> str:
             return integration_variable(base, integration)
 
-        rate = env.number("NOTION_RATE_LIMIT_PER_SECOND", 3.0, minimum=0.1, maximum=1000.0)
+        rate = env.number("NOTION_RATE_LIMIT_PER_SECOND", 3.0, minimum=0.1, maximum=10_000.0)
         signal = env.choice("NOTION_CHANGE_SIGNAL", "stamp", CHANGE_SIGNALS)
         burst = env.integer("NOTION_RATE_LIMIT_BURST", 1, minimum=1, maximum=100)
         return cls(
@@ -248,7 +248,7 @@ class NotionSettings:
             base_url=env.url("NOTION_BASE_URL", ("https", "http"), NOTION_DEFAULT_BASE_URL),
             version=env.string("NOTION_VERSION", NOTION_VERSION),
             rate_limit_per_second=env.number(
-                own("NOTION_RATE_LIMIT_PER_SECOND"), rate, minimum=0.1, maximum=1000.0
+                own("NOTION_RATE_LIMIT_PER_SECOND"), rate, minimum=0.1, maximum=10_000.0
             ),
             rate_limit_burst=env.integer(
                 own("NOTION_RATE_LIMIT_BURST"), burst, minimum=1, maximum=100

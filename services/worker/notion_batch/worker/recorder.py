@@ -86,8 +86,12 @@ class NotionRecorder:
         self._mode = mode
         self._reconcile_delay = reconcile_delay_seconds
 
-    async def record(self, lease: Lease, *, deadline: float) -> RecordReport:
-        """Record outstanding outcomes of the page in Notion until done or ``deadline``."""
+    async def record(
+        self, lease: Lease, *, deadline: float, whole_batches: bool = False
+    ) -> RecordReport:
+        """Record outstanding outcomes of the page in Notion until done or ``deadline``;
+        with ``whole_batches`` (while more outcomes are being committed), only full batches of
+        ``OUTBOX_BATCH``, so that each log append carries as many lines as Notion takes."""
         report = RecordReport()
         # Read from the database each time: an earlier recording of this tick (or of a tick
         # that died) may have created the log block or found an append of unknown fate.
@@ -95,7 +99,7 @@ class NotionRecorder:
         try:
             while time.monotonic() < deadline:
                 items = await self._db.outbox(lease.notion_page_id, OUTBOX_BATCH)
-                if not items:
+                if not items or (whole_batches and len(items) < OUTBOX_BATCH):
                     break
                 items = await self._check(items, report)
                 await self._log(lease, [i for i in items if i.log_pending], state, report)

@@ -136,6 +136,7 @@ class TodoSync:
                 stamp=stamp,
                 settled=ChangeRule.settled(stamp, started_at),
                 events=state.events,
+                title=page.title if page is not None else None,
             ),
         )
         self._metrics.page_reads.labels(outcome="full", reason=reason).inc()

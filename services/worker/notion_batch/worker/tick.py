@@ -18,8 +18,9 @@ running ``queries/ticks.sql``):
    or the previous outcome's commit in the same statement (the rule is
    ``notion_batch_held_by()``, migration 0010), so a stop or an expiry takes effect within
    one to-do.
-4. **Record** the outcomes in Notion, ``NotionRecorder.record`` (recorder.py; the outbox),
-   every ``OUTBOX_BATCH`` to-dos and at the end.
+4. **Record** the outcomes in Notion, ``NotionRecorder.record`` (recorder.py; the outbox):
+   each batch of ``OUTBOX_BATCH`` committed outcomes while step 3 works the next batch (one
+   recording at a time, in order), and what is left at the end.
 5. **Re-read** the page if a person changed it meanwhile (a Notion webhook event set
    ``resync_requested``): :meth:`TickProcessor._resync_requested` (``take_resync``), then
    steps 2-4 again, within the tick's time.
@@ -33,9 +34,10 @@ with ``acquire_lease_for_record`` and does step 4 alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -211,17 +213,47 @@ class TickProcessor:
         deadline = max(deadline, time.monotonic() + MIN_WORK_SECONDS)
 
         handler = self._handler(lease)
+        # Each batch of outcomes is recorded in Notion while the next batch is worked: the two
+        # wait on different services (Notion; the handler and PostgreSQL). One recording at a
+        # time, in batch order, so the log keeps the page's order.
+        recording: asyncio.Task[None] | None = None
+        try:
+            batches = self._batches(lease, keeper, handler, report, deadline)
+            async with contextlib.aclosing(batches):
+                async for _ in batches:
+                    if recording is not None:
+                        await recording
+                    recording = asyncio.create_task(self._record(lease, report, whole_batches=True))
+            if recording is not None:
+                await recording
+        finally:
+            if recording is not None and not recording.done():
+                recording.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await recording
+        # A lost lease means another worker owns the page now, its outbox included.
+        if not keeper.lost:
+            await self._record(lease, report)
+
+    async def _batches(
+        self,
+        lease: Lease,
+        keeper: LeaseKeeper,
+        handler: Handler,
+        report: TickReport,
+        deadline: float,
+    ) -> AsyncGenerator[None, None]:
+        """Work the pending to-dos in page order, a batch at a time; yields after each batch
+        whose outcomes are committed (and so are waiting in the outbox)."""
         holder = Holder(lease.notion_page_id, lease.owner)
         after: PendingTodo | None = None
-        stopped = False
         # Whether the next to-do may start: each outcome's commit answers it for the next one
-        # (one round trip per to-do); None after anything slow (recording in Notion, the
-        # sync): then the database is asked before the next to-do starts.
+        # (one round trip per to-do); None at a batch's start: then the database is asked.
         may_start: bool | None = None
-        while not (stopped or self._stopping) and _in_time(keeper, deadline):
+        while not self._stopping and _in_time(keeper, deadline):
             pending = await self._db.pending(lease.notion_page_id, OUTBOX_BATCH, after=after)
             if not pending:
-                break
+                return
             for todo in pending:
                 if self._stopping or not _in_time(keeper, deadline):
                     break
@@ -229,18 +261,14 @@ class TickProcessor:
                     may_start = await self._db.may_start(lease.notion_page_id, lease.owner)
                 if not may_start:
                     log.info("tick_stopping", reason="batch no longer running")
-                    stopped = True
-                    break
+                    yield None
+                    return
                 may_start = await self._process_one(lease, holder, handler, todo, report)
                 after = todo
             if keeper.lost:
-                break
-            # Record every batch of outcomes as it completes, so the page shows progress.
-            await self._record(lease, report)
+                return
+            yield None
             may_start = None
-        # A lost lease means another worker owns the page now, its outbox included.
-        if not keeper.lost:
-            await self._record(lease, report)
 
     async def _fail(self, lease: Lease, reason: str, report: TickReport) -> None:
         if await self._db.fail_batch(lease.notion_page_id, lease.run_id, reason):
@@ -352,7 +380,9 @@ class TickProcessor:
         )
         return result.may_continue
 
-    async def _record(self, lease: Lease, report: TickReport) -> None:
+    async def _record(
+        self, lease: Lease, report: TickReport, *, whole_batches: bool = False
+    ) -> None:
         # Recording has its own time budget: when handlers used up the tick, their outcomes
         # must still reach Notion rather than wait behind the next tick's processing.
         notion = self._notion.get(lease.integration)
@@ -360,7 +390,9 @@ class TickProcessor:
             log.warning("record_skipped", reason=f"integration {lease.integration!r} unknown here")
             return
         budget = min(max(lease.interval_seconds, RECORD_MIN_SECONDS), MAX_TICK_SECONDS)
-        recorded = await notion.recorder.record(lease, deadline=time.monotonic() + budget)
+        recorded = await notion.recorder.record(
+            lease, deadline=time.monotonic() + budget, whole_batches=whole_batches
+        )
         report.checked += recorded.checked
         report.logged += recorded.logged
 

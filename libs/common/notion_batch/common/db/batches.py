@@ -118,6 +118,8 @@ class ListedBatch:
     todos_done: int
     todos_pending: int
     todos_skipped: int
+    #: The page's title as a worker last saw it in Notion; ``None`` before its first look.
+    page_title: str | None = None
 
     @property
     def cursor(self) -> RunningCursor:
@@ -276,16 +278,26 @@ class BatchRepository:
         id_fragment: str | None,
         limit: int,
         after: RunningCursor | None = None,
+        title_fragment: str | None = None,
     ) -> list[ListedBatch]:
         """Up to ``limit`` batches, newest start first (never started: last), after ``after``
-        (a :attr:`ListedBatch.cursor`); only those in ``state`` and whose page id (hex digits,
-        no dashes) contains ``id_fragment``, when given."""
+        (a :attr:`ListedBatch.cursor`); only those in ``state``, and, when either is given,
+        those whose page id (hex digits, no dashes) contains ``id_fragment`` or whose title
+        contains ``title_fragment`` (any case)."""
         if id_fragment is not None and not _HEX.fullmatch(id_fragment):
             raise ValueError(f"a page id fragment is hex digits only, got {id_fragment!r}")
+        title = _like_escaped(title_fragment) if title_fragment is not None else None
         start, page = (after.start_time, after.notion_page_id) if after else (None, None)
         with translate_errors():
             rows = await self._pool.fetch(
-                sql("batch_list"), state, id_fragment, self._stall_seconds, limit, start, page
+                sql("batch_list"),
+                state,
+                id_fragment,
+                self._stall_seconds,
+                limit,
+                start,
+                page,
+                title,
             )
         return [
             ListedBatch(
@@ -299,6 +311,7 @@ class BatchRepository:
                 todos_done=r["todos_done"],
                 todos_pending=r["todos_pending"],
                 todos_skipped=r["todos_skipped"],
+                page_title=r["page_title"],
             )
             for r in rows
         ]
@@ -373,3 +386,8 @@ class ExtendedBatch:
     end_time: datetime
     previous_end_time: datetime
     interval_seconds: int
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` for a LIKE pattern with ``ESCAPE '\\'``: its wildcards matched as themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

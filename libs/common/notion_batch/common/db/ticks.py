@@ -95,6 +95,8 @@ class FullRead:
     stamp: datetime | None
     settled: bool
     events: int
+    #: The page's title, when the read looked at the page.
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -418,6 +420,7 @@ class TickRepository:
             read.stamp,
             read.settled,
             read.events,
+            read.title,
         )
 
     # -- a page event's re-read, and the end of the tick ----------------------------------

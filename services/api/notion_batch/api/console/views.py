@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -311,22 +312,33 @@ _HEX_ONLY = re.compile(r"[0-9a-f]+")
 _CONSOLE_PATH = re.compile(r"/[A-Za-z0-9_-][A-Za-z0-9/_-]*")
 
 
-def _search(raw: str) -> tuple[str | None, str | None]:
-    """The id fragment to search for, and what to tell the person about their search."""
+@dataclass(frozen=True)
+class _Search:
+    """What a search box's text looks for: a page id (or a part of one), a title, or both."""
+
+    id_fragment: str | None = None
+    title_fragment: str | None = None
+
+
+#: Longest title fragment searched for (Notion titles are short; a page of text is a mistake).
+_MAX_TITLE_SEARCH = 200
+
+
+def _search(raw: str) -> _Search:
+    """A whole id or a Notion URL finds that page; hex digits (dashes ignored) a part of an
+    id or of a title; any other text a part of a title (any case)."""
     text = raw.strip()
     if not text:
-        return None, None
+        return _Search()
     try:
-        return page_id(text).replace("-", ""), None  # a whole id or a Notion URL
+        return _Search(id_fragment=page_id(text).replace("-", ""))
     except NotionBatchError:
         pass
+    title = text[:_MAX_TITLE_SEARCH]
     fragment = text.lower().replace("-", "")
     if _HEX_ONLY.fullmatch(fragment) and len(fragment) <= 32:
-        return fragment, None
-    return "", (
-        "Search is by page id (or a part of it, or the page's URL): page titles are not "
-        "stored, so they cannot be searched."
-    )
+        return _Search(id_fragment=fragment, title_fragment=title)
+    return _Search(title_fragment=title)
 
 
 def _query_string(request: web.Request, **changed: str | None) -> str:
@@ -357,23 +369,21 @@ async def _list_context(request: web.Request) -> dict[str, Any]:
     state = request.query.get("state", "")
     query = request.query.get("q", "")
     after: RunningCursor | None = _cursor_of(request, parse_running_cursor)
-    fragment, search_note = _search(query)
-    batches: list[Any] = []
-    if fragment != "":
-        # One row more than shown tells whether an older page follows.
-        batches = await request.app[BATCHES].listing(
-            state=state if state in STATES else None,
-            id_fragment=fragment,
-            limit=LIST_LIMIT + 1,
-            after=after,
-        )
+    search = _search(query)
+    # One row more than shown tells whether an older page follows.
+    batches = await request.app[BATCHES].listing(
+        state=state if state in STATES else None,
+        id_fragment=search.id_fragment,
+        title_fragment=search.title_fragment,
+        limit=LIST_LIMIT + 1,
+        after=after,
+    )
     more = len(batches) > LIST_LIMIT
     batches = batches[:LIST_LIMIT]
     return {
         "batches": batches,
         "state": state if state in STATES else "",
         "q": query,
-        "search_note": search_note,
         "states": STATES,
         "paged": after is not None,
         "first_page": _query_string(request, cursor=None),

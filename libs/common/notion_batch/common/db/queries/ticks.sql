@@ -327,9 +327,11 @@ SELECT read_run_id, read_at, read_stamp, read_settled, read_events, notion_event
 
 
 -- name: read_record
--- A full read of the page was merged: remember it, for the lease's holder only.
+-- A full read of the page was merged: remember it, for the lease's holder only; and the
+-- page's title when the read looked at the page (the console searches it, migration 0015).
 -- $1 page, $2 owner, $3 run, $4 when it began, $5 the page's stamp then, $6 settled,
--- $7 the event count as it began
+-- $7 the event count as it began, $8 the page's title (NULL: not looked at)
 UPDATE notion_batch_status
-   SET read_run_id = $3, read_at = $4, read_stamp = $5, read_settled = $6, read_events = $7
+   SET read_run_id = $3, read_at = $4, read_stamp = $5, read_settled = $6, read_events = $7,
+       page_title = coalesce(left($8::text, 2000), page_title)
  WHERE notion_page_id = $1 AND lease_owner = $2;
