@@ -70,6 +70,8 @@ MILLION_SECONDS = 25.0
 #: The held steady state of the full run: 1M batches at 60 s, for 10 periods (10 minutes).
 HOLD_PAGES = 1_000_000
 HOLD_PERIODS = 10
+#: BATCH_STALL_SECONDS of the held run: longer than the run (see hold()).
+HOLD_STALL_SECONDS = 86_400
 
 _INSERT_STATUS = """
 INSERT INTO notion_batch_status (notion_page_id, status, message, run_id, start_time, end_time,
@@ -368,7 +370,12 @@ async def hold(
     async with fresh_database() as url:
         database = url.rsplit("/", 1)[1]
         with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp:
-            env = service_env(url, namespace, **(env_extra or {}))
+            # No workers here, so no batch makes progress: without a longer bound the stall
+            # watch would call all of them stalled after 3 minutes and write a row and a line
+            # for each — work a fleet whose workers keep up never causes.
+            env = service_env(
+                url, namespace, BATCH_STALL_SECONDS=str(HOLD_STALL_SECONDS), **(env_extra or {})
+            )
             drained = Path(tmp) / "drained.bin"
             broker = Broker(BrokerSettings(AMQP_URL, namespace), service="bench")
             await broker.start()  # declares the topology the drain consumes from
