@@ -8,7 +8,8 @@ channel state (delivery tags, confirmation futures, the returned-message map, th
 queue), which is private, so it is fenced here and only here:
 
 - :func:`fast_path_refusal` checks, once per process, the aiormq version it was written
-  against (7.2, pinned in constraints.txt) and the classes' shape it uses;
+  against (7.2, pinned in constraints.txt), the classes' shape it uses, and that the frames it
+  builds by hand (:func:`content_frames`) are pamqp's to the byte;
 - :meth:`BatchPublisher.publish` checks each new underlying channel's attributes once, and
   that it was opened with publisher confirms and ``on_return_raises`` (what the fast path's
   confirms and returns rely on).
