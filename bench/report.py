@@ -123,12 +123,40 @@ def rows(results: dict[str, Result]) -> list[Row]:
         out += _notion_rows(results["notion"].series, results.get("worker"))
     if "peer" in results:
         out += _peer_rows(results["peer"].series)
+    if "changes" in results:
+        out += _changes_rows(results["changes"].series)
     if "api" in results:
         out += _api_rows(results["api"].series)
     if "design" in results:
         out += _design_rows(results["design"].series["findings"])
     if "profile" in results:
         out += _profile_rows(results["profile"].series)
+    return out
+
+
+#: Issue 15: a quiet page's tick costs at most one Notion call (stamp as change signal).
+TARGET_QUIET_CALLS = 1.0
+
+
+def _changes_rows(series: dict[str, Any]) -> list[Row]:
+    out = []
+    for case in series["cases"]:
+        what = f"Notion calls/tick, {case['blocks']:,}-block page, {case['page']}, {case['mode']}"
+        pages = case["pages_per_integration"]
+        value = f"{case['calls_per_tick']} → {pages if pages else 'unbounded'} pages/integration"
+        out.append(_row("changes", what, value))
+        if case["page"] == "quiet" and case["mode"] != "before":
+            worst = case["unread_tick_calls_max"]
+            out.append(
+                _row(
+                    "changes",
+                    f"calls of a quiet tick between full reads, {case['blocks']:,} blocks, "
+                    f"{case['mode']} ({case['unread_ticks']} of {case['ticks']} ticks)",
+                    "—" if worst is None else f"at most {worst}",
+                    f"≤ {TARGET_QUIET_CALLS:g}",
+                    worst is not None and worst <= TARGET_QUIET_CALLS,
+                )
+            )
     return out
 
 
@@ -546,6 +574,7 @@ def plot_all(results: dict[str, Result], quick: bool) -> list[str]:
         ("worker", _plot_worker),
         ("notion", _plot_notion),
         ("peer", _plot_peer),
+        ("changes", _plot_changes),
         ("api", _plot_api),
     ):
         if name in results:
@@ -694,6 +723,30 @@ def _plot_notion(series: dict[str, Any], path: Path) -> None:
             title=f"{case['label']}\n{case['requests_per_second']} req/s, {case['http_429']} × 429",
         )
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_changes(series: dict[str, Any], path: Path) -> None:
+    cases = series["cases"]
+    shapes = sorted({(c["blocks"], c["page"]) for c in cases})
+    modes = ["before", "stamp", "webhook"]
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    width = 0.8 / len(modes)
+    for k, mode in enumerate(modes):
+        by_shape = {(c["blocks"], c["page"]): c for c in cases if c["mode"] == mode}
+        pages = [by_shape[shape]["pages_per_integration"] or 0 for shape in shapes]
+        xs = [i + (k - 1) * width for i in range(len(shapes))]
+        bars = ax.bar(xs, pages, width=width, label=mode)
+        ax.bar_label(bars, fontsize=7)
+    ax.set_xticks(range(len(shapes)), [f"{b:,} blocks, {p}" for b, p in shapes])
+    ax.set(
+        ylabel="pages per integration (3 req/s, a tick a minute)",
+        title="Pages one integration keeps ticking, by change signal",
+        yscale="log",
+    )
+    ax.legend(title="NOTION_CHANGE_SIGNAL", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

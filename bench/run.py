@@ -1,6 +1,6 @@
 """notion-batch benchmarks: `make bench` (< 20 min) or `make bench-quick` (a smoke run, < 2 min).
 
-    python bench/run.py [--quick] [--only scheduler,worker,notion,peer,api,design,profile]
+    python bench/run.py [--quick] [--only scheduler,worker,notion,peer,changes,api,design,profile]
 
 Each benchmark uses the real parts — the services' own processes, PostgreSQL, RabbitMQ, the
 SDK against the Notion emulator over HTTP — each in a fresh database and broker namespace,
@@ -10,7 +10,8 @@ the flame graphs (SVG). Quick runs write the same files with a ``-quick`` suffix
 
 Figures are for reading, not asserting: CI runs --quick only as a smoke test. Modules:
 scheduler.py, worker.py, notion.py, peer.py (ours against the usual Celery way, bench/peers/;
-`make bench-install` brings its packages), api.py (+ loadgen.py), design.py, profile.py; stack.py
+`make bench-install` brings its packages), changes.py (Notion calls per tick and pages per
+integration by change signal), api.py (+ loadgen.py), design.py, profile.py; stack.py
 runs emulator + workers, common.py the processes and sampling, report.py the outputs.
 """
 
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import report
 from bench.api import bench_api
+from bench.changes import bench_changes
 from bench.common import RESULTS, Result, machine
 from bench.design import bench_design
 from bench.notion import bench_notion
@@ -45,6 +47,7 @@ def plans(quick: bool) -> dict[str, Callable[[], Awaitable[Result]]]:
         "worker": lambda: bench_worker(quick),
         "notion": lambda: bench_notion(quick),
         "peer": lambda: bench_peer(quick),
+        "changes": lambda: bench_changes(quick),
         "api": lambda: bench_api(quick, profile_to=RESULTS / f"api-profile{suffix}.txt"),
         "design": lambda: bench_design(quick),
         "profile": lambda: bench_profile(quick),
@@ -57,7 +60,7 @@ async def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated: scheduler,worker,notion,peer,api,design,profile",
+        help="comma-separated: scheduler,worker,notion,peer,changes,api,design,profile",
     )
     args = parser.parse_args()
     chosen = plans(args.quick)

@@ -62,7 +62,7 @@ async def test_an_operator_runs_a_batch_from_start_to_history(cli_stack: CliStac
     assert shown.code == 0
     assert f"page       {page}" in shown.out
     assert "status     running" in shown.out
-    assert "5 done · 0 skipped · 0 pending" in shown.out
+    assert "5 done · 0 skipped · 0 pending (this run)" in shown.out
     assert f"{answer['run_id']} · every 1s" in shown.out
 
     assert running.code == 0
@@ -114,6 +114,53 @@ async def test_an_operator_runs_a_batch_from_start_to_history(cli_stack: CliStac
         assert secret not in logs
 
 
+async def test_status_todos_and_history_agree_and_say_the_status_once(
+    cli_stack: CliStack,
+) -> None:
+    """Issue 16: a to-do a person checked before the run is counted as skipped by status,
+    to-dos and history alike, and the status line says "running" once."""
+    created = await cli_stack.stack.notion(
+        "POST",
+        "/_emulator/pages",
+        json={
+            "title": "counts",
+            "children": [
+                {"type": "to_do", "text": "checked first", "checked": True},
+                *({"type": "to_do", "text": f"task {i}"} for i in range(3)),
+            ],
+        },
+    )
+    page = str(created["page_id"])
+    started = await cli_stack.cli("start", page, "--interval", "1s", "--duration", "1h")
+    assert started.code == 0, started.err
+
+    async def summarised() -> dict | None:
+        status = json.loads((await cli_stack.cli("status", page, "--json")).out)
+        return status if status["db_message"].startswith("running — 4 of 4") else None
+
+    answer = await wait_for(summarised, timeout=30, what="the run's summary of 4 to-dos")
+    assert answer["todos"] == {"done": 3, "skipped": 1, "pending": 0}
+
+    shown, todos = await asyncio.gather(cli_stack.cli("status", page), cli_stack.cli("todos", page))
+    assert shown.code == 0 and todos.code == 0, (shown.err, todos.err)
+    assert "running — running" not in shown.out
+    [line] = [line for line in shown.out.splitlines() if line.startswith("status ")]
+    assert line.split(None, 1)[1].startswith(
+        "running — 4 of 4 to-dos processed (3 done, 1 skipped), 0 pending; last tick: "
+    )
+    assert "3 done · 1 skipped · 0 pending (this run)" in shown.out
+    assert "4 to-dos on the page: 3 done, 1 skipped, 0 pending" in todos.out
+    assert "already checked in Notion" in todos.out
+
+    assert (await cli_stack.cli("stop", page)).code == 0
+    history = await cli_stack.cli("history", page)
+    row = history.out.splitlines()[1]
+    assert row.split()[1] == "completed" and "completed — " not in row  # said once
+    assert row.rstrip().endswith("stopped by request")
+    runs = json.loads((await cli_stack.cli("history", page, "--json")).out)["runs"]
+    assert runs[0]["todos"] == {"done": 3, "skipped": 1}
+
+
 class Terminal(io.StringIO):
     """Output that says it is a terminal, as a person's would."""
 
@@ -149,7 +196,8 @@ async def test_watch_follows_a_batch_until_it_ends(
     assert time.monotonic() - began < 15
     lines = watched.out.splitlines()
     # Without a terminal: a line per change, the last one the ending.
-    assert lines[-1].startswith("Batch completed: completed — batch expired")
+    # The status said once (not "Batch completed: completed — …").
+    assert lines[-1].startswith("Batch completed — batch expired")
     progress = lines[:-1]
     assert progress and all(line.startswith("[") for line in progress)
     assert any("/6 to-dos" in line for line in progress)
@@ -162,13 +210,11 @@ async def test_watch_follows_a_batch_until_it_ends(
     assert drawn.startswith("\r[") and "\x1b[K" in drawn  # redrawn in place
     assert "█" in drawn and "left · running" in drawn
     assert drawn.count("\n") == 2  # the bar's line ends once, then the ending is printed
-    assert drawn.endswith(
-        "\nBatch completed: " + lines[-1].removeprefix("Batch completed: ") + "\n"
-    )
+    assert drawn.endswith("\n" + lines[-1] + "\n")
 
     # A batch that failed ends the watch with exit code 3.
     assert failed.code == 3, failed
-    assert failed.out.splitlines()[-1].startswith("Batch failed: ")
+    assert failed.out.splitlines()[-1].startswith("Batch failed — ")
 
     # For scripts: one JSON status per poll, the last one no longer running.
     again = await cli_stack.cli("status", page, "--watch", "--json")

@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notion_batch.cli.batches import status_line
 from notion_batch.cli.render import (
     human_duration,
+    message_after_status,
     parse_duration,
     progress_line,
     relative,
     shorten,
+    status_line,
     table,
 )
 
@@ -79,10 +80,25 @@ def test_the_progress_bar_counts_finished_todos_and_time_left() -> None:
 @pytest.mark.parametrize(
     ("status", "message", "shown"),
     [
-        ("running", "running — 11 items processed", "running — 11 items processed"),
+        (
+            "running",
+            "running — 12 of 12 to-dos processed (11 done, 1 skipped), 0 pending",
+            "running — 12 of 12 to-dos processed (11 done, 1 skipped), 0 pending",
+        ),
         ("completed", "completed — stopped by request", "completed — stopped by request"),
         ("failed", "page is in trash", "failed — page is in trash"),
+        ("running", "running", "running"),
+        ("running", "running: waiting", "running — waiting"),
     ],
 )
 def test_thestatus_line_says_the_status_once(status: str, message: str, shown: str) -> None:
     assert status_line(status, message) == shown
+    assert f"{status} — {status}" not in status_line(status, message)
+
+
+def test_a_row_that_says_the_status_shows_the_message_without_it() -> None:
+    expired = "completed — batch expired after 3 ticks: 6 to-dos done, 0 skipped"
+    assert message_after_status("completed", expired) == (
+        "batch expired after 3 ticks: 6 to-dos done, 0 skipped"
+    )
+    assert message_after_status("failed", "page is in trash") == "page is in trash"

@@ -120,13 +120,22 @@ async def test_a_write_session_starts_watches_and_stops_batches(
     await expect(page.locator("#count-completed")).to_have_text("1")
     # Three of the first page, and the second's if its first tick beat the stop.
     await expect(page.locator("#todos-done")).to_have_text(re.compile(r"^[34]$"))
+    # The workers' Notion calls, added up by the fleet: the first batch still ticks every
+    # second, so this minute always has some (live: the overview refreshes itself).
+    await expect(page.locator("#calls-this-minute")).not_to_have_text("0", timeout=WAIT_MS)
     if screenshots is not None:
         await page.screenshot(path=screenshots / "console-overview.png", full_page=True)
 
+    # A copy of the session cookie, taken before signing out (another browser, a thief).
+    copied = await page.context.cookies()
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await page.goto("/console")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    elsewhere = await new_page(browser, stack)
+    await elsewhere.context.add_cookies(copied)  # type: ignore[arg-type]
+    await elsewhere.goto("/console")
+    await expect(elsewhere.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
 async def test_a_read_session_sees_but_cannot_act_even_on_a_phone(

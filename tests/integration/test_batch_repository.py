@@ -163,17 +163,21 @@ async def test_expired_lease_can_be_taken_over(pool: asyncpg.Pool) -> None:
     assert await ticks.renew_lease(dead, 30) is None  # the dead worker's lease is gone
 
 
-async def test_a_finished_tick_summarises_itself_with_what_is_left(pool: asyncpg.Pool) -> None:
+async def test_a_finished_tick_summarises_the_run_then_itself(pool: asyncpg.Pool) -> None:
     batches, ticks = BatchRepository(pool), TickRepository(pool)
     page = new_page()
     started = await start(batches, page)
     assert started is not None
     lease = await ticks.acquire_lease(page, started.run_id, "w1", 30)
     assert isinstance(lease, Lease)
-    await ticks.finish_tick(lease, "running — 3 items processed (3 done, 0 skipped)")
+    await ticks.finish_tick(lease, "no to-do worked")
     status = await batches.status(page)
     assert status is not None
-    assert status.message == "running — 3 items processed (3 done, 0 skipped); 0 pending"
+    # The run's counts, not the tick's: a quiet tick says so after them.
+    assert status.message == (
+        "running — 0 of 0 to-dos processed (0 done, 0 skipped), 0 pending; "
+        "last tick: no to-do worked"
+    )
     assert status.last_run_at is not None
     # The lease is free again for the next tick.
     assert isinstance(await ticks.acquire_lease(page, started.run_id, "w2", 30), Lease)

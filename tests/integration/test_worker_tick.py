@@ -97,13 +97,18 @@ async def test_a_tick_works_checks_and_logs_every_todo_in_few_calls(
     assert len(calls(emulator, "update_block")) == 150
     status = await BatchRepository(pool).status(started.notion_page_id)
     assert status is not None
-    assert status.message == "running — 150 items processed (150 done, 0 skipped); 0 pending"
+    assert status.message == (
+        "running — 150 of 150 to-dos processed (150 done, 0 skipped), 0 pending; "
+        "last tick: 150 done"
+    )
     assert status.last_run_at is not None
 
 
-async def test_a_second_tick_costs_only_the_listing(
+async def test_a_second_tick_on_a_quiet_page_costs_one_look(
     pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
 ) -> None:
+    # The page was last edited two minutes ago, so the first tick's look proves "settled".
+    emulator.state.set_clock_offset(-120)
     started = await start_page(pool, emulator, ["a", "b"])
     work = processor(pool, notion)
     await work.process(tick(started))
@@ -111,10 +116,9 @@ async def test_a_second_tick_costs_only_the_listing(
     report = await work.process(tick(started))
     assert report.processed == 0
     operations = Counter(r.operation for r in emulator.state.requests.query())
-    # Our log toggle holds no to-dos, so it is not listed: one listing of the page. The page
-    # itself (is it in the trash?) was retrieved by the first tick and is again only after
-    # PAGE_CHECK_SECONDS.
-    assert operations == Counter({"list_children": 1})
+    # Our own checks and log lines (API edits) left the page's stamp: the look at it shows
+    # nothing changed, so the blocks are not listed (worker/changes.py).
+    assert operations == Counter({"retrieve_page": 1})
 
 
 async def test_notion_down_while_recording_loses_nothing_and_records_once(
@@ -507,3 +511,22 @@ async def test_a_log_toggle_whose_creation_went_unanswered_is_looked_for_not_mad
         f"✅ {t} — completed by notion-batch" for t in texts
     )
     assert await pool.fetchval("SELECT log_reconcile_after FROM notion_batch_runs") is None
+
+
+async def test_a_read_that_uses_up_the_ticks_time_still_leaves_time_to_work(
+    pool: asyncpg.Pool, emulator: RunningEmulator, notion: NotionGateway
+) -> None:
+    # A fleet queued behind a slow shared rate limit: reading the page takes longer than the
+    # tick's time (10 s). Were the read to use up the tick, every tick would read and work
+    # nothing — the page never done.
+    created = emulator.state.create_page(
+        "slow read", [{"type": "to_do", "text": f"task {i:04d}"} for i in range(1050)]
+    )
+    started = await BatchRepository(pool).start(
+        NewBatch(created.page_id, interval_seconds=5, duration_seconds=600, message="running")
+    )
+    assert started is not None
+    emulator.state.add_fault(Fault(latency=0.95, method="GET", path_contains="/children"))
+    report = await processor(pool, notion).process(tick(started))
+    assert len(calls(emulator, "list_children")) == 11
+    assert report.outcome == "worked" and report.done > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from notion_batch.common.notion import NotionGateway, PageInfo, TodoBlock
@@ -13,9 +15,15 @@ async def test_retrieve_page(emulator: RunningEmulator, gateway: NotionGateway) 
 
     page = await gateway.retrieve_page(created.page_id.replace("-", "").upper())
 
+    stamp = emulator.state.store.pages[created.page_id].last_edited_time
     assert page == PageInfo(
-        id=created.page_id, title="Weekly chores", url=created.url, archived=False
+        id=created.page_id,
+        title="Weekly chores",
+        url=created.url,
+        archived=False,
+        last_edited_time=datetime.fromisoformat(stamp),
     )
+    assert page.last_edited_time is not None and page.last_edited_time.tzinfo is not None
 
 
 async def test_nested_todos_in_document_order(

@@ -1,6 +1,6 @@
 """The worker's tick processor as the in-process tests build it: the service's own wiring
-(``build_processor``), with one Notion gateway (the default integration's) and either one
-handler for every batch, whatever it chose, or the handlers a worker opens."""
+(``build_processor``), with one Notion gateway (the default integration's), its change rule,
+and either one handler for every batch, whatever it chose, or the handlers a worker opens."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncpg
 from notion_batch.common.config import DEFAULT_INTEGRATION
 from notion_batch.common.db.ticks import TickRepository
 from notion_batch.common.notion.gateway import NotionGateway
+from notion_batch.worker.changes import DEFAULT_CHANGE_RULE, ChangeRule
 from notion_batch.worker.handlers import Handler, Handlers
 from notion_batch.worker.main import build_processor
 from notion_batch.worker.settings import RecordMode
@@ -24,6 +25,7 @@ def tick_processor(
     handlers: Handlers | None = None,
     record_mode: RecordMode = "page_log",
     reconcile_delay_seconds: float = 2.0,
+    change_rule: ChangeRule = DEFAULT_CHANGE_RULE,
 ) -> TickProcessor:
     if handlers is None:
         if handler is None:
@@ -39,4 +41,5 @@ def tick_processor(
         record_mode=record_mode,
         worker_id="test",
         reconcile_delay_seconds=reconcile_delay_seconds,
+        change_rules={DEFAULT_INTEGRATION: change_rule},
     )

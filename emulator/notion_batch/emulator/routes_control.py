@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -97,6 +99,123 @@ async def create_realistic(request: web.Request) -> web.Response:
 
 async def page_tree(request: web.Request) -> web.Response:
     return web.json_response(_state(request).tree(request.match_info["page_id"]))
+
+
+# -- a page for people to look at ---------------------------------------------------------------
+# Not an API of Notion: a read-only HTML picture of a page as Notion's app lays it out (to-dos
+# with their checkboxes, toggles open, nested lists, the run's log toggle with its linked lines),
+# for demos and the README's screenshot (scripts/screenshots.py). Trashed blocks are left out,
+# as the app leaves them out of the page. All text is escaped; no script is served.
+
+_VIEW_STYLE = """
+body { font: 16px/1.5 ui-sans-serif, system-ui, sans-serif; color: #37352f; margin: 0; }
+main { max-width: 760px; margin: 48px auto; padding: 0 48px; }
+h1.title { font-size: 36px; margin: 0 0 4px; } .meta { color: #9b9a97; font-size: 13px; }
+.block { margin: 2px 0; } .children { margin-left: 26px; }
+.todo.checked > label .text { color: #9b9a97; text-decoration: line-through; }
+summary { cursor: default; } a { color: inherit; text-decoration-color: #c7c6c4; }
+input[type=checkbox] { appearance: none; width: 16px; height: 16px; margin: 0 8px -3px 0;
+  border: 1.5px solid #91918e; border-radius: 3px; }
+.callout { background: #f1f1ef; border-radius: 4px; padding: 12px 16px; }
+.quote { border-left: 3px solid #37352f; padding-left: 14px; }
+.note { color: #9b9a97; font-size: 14px; } hr { border: 0; border-top: 1px solid #e9e9e7; }
+ul, ol { margin: 2px 0; padding-left: 26px; } code { background: #f1f1ef; padding: 0 3px; }
+.banner { background: #fbe4e4; padding: 8px 12px; border-radius: 4px; }
+"""
+#: A white check on the checked box's blue, as an inline SVG (the page loads nothing else).
+_CHECKMARK = (
+    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 12 12'%3E"
+    "%3Cpath d='M2 6.5l2.5 2.5 5.5-6' fill='none' stroke='white' stroke-width='2'/%3E%3C/svg%3E"
+)
+_VIEW_STYLE += (
+    "input[type=checkbox]:checked { border-color: #2383e2;"
+    f' background: #2383e2 center / 12px no-repeat url("{_CHECKMARK}"); }}\n'
+)
+_LISTS = {"bulleted_list_item": "ul", "numbered_list_item": "ol"}
+_MARKS = (("bold", "strong"), ("italic", "em"), ("strikethrough", "s"), ("code", "code"))
+
+
+def _rich_html(node: dict[str, Any]) -> str:
+    """A block's rich text with its bold/italic/strikethrough/code marks and links."""
+    items: Sequence[dict[str, Any]] = node.get("rich_text") or [{"plain_text": node["text"]}]
+    out = []
+    for item in items:
+        piece = html.escape(str(item.get("plain_text", "")))
+        annotations = item.get("annotations") or {}
+        for mark, tag in _MARKS:
+            if annotations.get(mark):
+                piece = f"<{tag}>{piece}</{tag}>"
+        href = str(item.get("href") or "")
+        # Only web links become anchors: a javascript: or data: URL stays text.
+        if href.startswith(("https://", "http://", "/")):
+            piece = f'<a href="{html.escape(href)}">{piece}</a>'
+        out.append(piece)
+    return "".join(out)
+
+
+def _blocks_html(nodes: Sequence[dict[str, Any]]) -> str:
+    """Live blocks in order; runs of list items inside one ``<ul>``/``<ol>``."""
+    out, open_list = [], ""
+    for node in (n for n in nodes if not n["archived"]):
+        wanted = _LISTS.get(node["type"], "")
+        if wanted != open_list:
+            out.append((f"</{open_list}>" if open_list else "") + (f"<{wanted}>" if wanted else ""))
+            open_list = wanted
+        out.append(_block_html(node))
+    return "".join(out) + (f"</{open_list}>" if open_list else "")
+
+
+#: How each block type is drawn: ``text`` its rich text, ``nested`` its children, ``checked``
+#: a to-do's state, ``label`` the type named (for the types drawn as a plain box).
+_TEMPLATES = {
+    "to_do": (
+        '<div class="block todo{checked}"><label><input type="checkbox" disabled{checked}>'
+        '<span class="text">{text}</span></label>{nested}</div>'
+    ),
+    "bulleted_list_item": "<li>{text}{nested}</li>",
+    "numbered_list_item": "<li>{text}{nested}</li>",
+    "toggle": '<details class="block" open><summary>{text}</summary>{nested}</details>',
+    "heading_1": "<h2>{text}</h2>{nested}",
+    "heading_2": "<h3>{text}</h3>{nested}",
+    "heading_3": "<h4>{text}</h4>{nested}",
+    "divider": "<hr>",
+    "paragraph": '<div class="block">{text}{nested}</div>',
+    "callout": '<div class="block callout">{text}{nested}</div>',
+    "quote": '<div class="block quote">{text}{nested}</div>',
+}
+#: Columns, synced blocks, child pages and the rest: a small label, then the content.
+_OTHER = '<div class="block"><div class="note">{label}</div>{nested}</div>'
+
+
+def _block_html(node: dict[str, Any]) -> str:
+    kind = node["type"]
+    children = _blocks_html(node["children"])
+    label = kind.replace("_", " ") + (f": {node['text']}" if node["text"] else "")
+    # The values are HTML already (escaped text); format() does not read braces inside them.
+    return _TEMPLATES.get(kind, _OTHER).format(
+        text=_rich_html(node),
+        nested=f'<div class="children">{children}</div>' if children else "",
+        checked=" checked" if node.get("checked") else "",
+        label=html.escape(label),
+    )
+
+
+async def page_view(request: web.Request) -> web.Response:
+    """``GET /_emulator/pages/{page_id}/view``: the page as HTML, for people."""
+    tree = _state(request).tree(request.match_info["page_id"])
+    banner = '<p class="banner">This page is in the trash.</p>' if tree["archived"] else ""
+    title = html.escape(tree["title"] or "Untitled")
+    body = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_VIEW_STYLE}</style></head><body><main>{banner}"
+        f'<h1 class="title">{title}</h1><p class="meta">{html.escape(tree["url"])}</p>'
+        f"{_blocks_html(tree['blocks'])}</main></body></html>"
+    )
+    # No script at all; the style is the inline one above, its one image the checkmark.
+    policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    return web.Response(
+        text=body, content_type="text/html", headers={"Content-Security-Policy": policy}
+    )
 
 
 async def page_todos(request: web.Request) -> web.Response:
@@ -333,6 +452,7 @@ def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_post(f"{PREFIX}/pages/realistic", create_realistic)
     router.add_get(f"{PREFIX}/pages/{{page_id}}", page_tree)
     router.add_get(f"{PREFIX}/pages/{{page_id}}/todos", page_todos)
+    router.add_get(f"{PREFIX}/pages/{{page_id}}/view", page_view)
     router.add_post(f"{PREFIX}/pages/{{page_id}}/{{action:share|unshare}}", share_page)
     router.add_post(f"{PREFIX}/pages/{{page_id}}/{{action:trash|restore}}", trash_page)
     router.add_post(f"{PREFIX}/blocks/{{block_id}}/children", add_children)

@@ -28,6 +28,12 @@ from notion_batch.common.errors import ConfigError
 #: ``position`` (developers.notion.com/guides/get-started/upgrade-guide-2026-03-11).
 NOTION_VERSION = "2026-03-11"
 NOTION_DEFAULT_BASE_URL = "https://api.notion.com"
+#: What tells a tick a page may have changed (``NOTION_CHANGE_SIGNAL``).
+ChangeSignal = Literal["stamp", "webhook"]
+CHANGE_SIGNALS: tuple[str, ...] = ("stamp", "webhook")
+#: Longest a page goes without a full read by default (``NOTION_FULL_READ_SECONDS``): what a
+#: change no signal shows (another integration's edit) waits at most.
+DEFAULT_FULL_READ_SECONDS = 600.0
 LogFormat = Literal["json", "console"]
 #: ``int`` or ``float``: what :meth:`Env.integer` and :meth:`Env.number` read.
 NumberT = TypeVar("NumberT", int, float)
@@ -218,6 +224,12 @@ class NotionSettings:
     max_retry_after_seconds: float
     #: Which integration these settings are of (its token and rate limit are its own).
     integration: str = DEFAULT_INTEGRATION
+    #: What tells a tick the page may have changed since its last full read (worker/changes.py):
+    #: ``stamp``, the page's last_edited_time (one call a tick), or ``webhook``, Notion's page
+    #: events reaching the API (no call while none came).
+    change_signal: ChangeSignal = "stamp"
+    #: Longest a page goes without a full read, whatever the signal says (0: every tick).
+    full_read_seconds: float = DEFAULT_FULL_READ_SECONDS
 
     @classmethod
     def from_env(cls, env: Env, integration: str = DEFAULT_INTEGRATION) -> NotionSettings:
@@ -229,6 +241,7 @@ class NotionSettings:
             return integration_variable(base, integration)
 
         rate = env.number("NOTION_RATE_LIMIT_PER_SECOND", 3.0, minimum=0.1, maximum=1000.0)
+        signal = env.choice("NOTION_CHANGE_SIGNAL", "stamp", CHANGE_SIGNALS)
         burst = env.integer("NOTION_RATE_LIMIT_BURST", 1, minimum=1, maximum=100)
         return cls(
             token=env.string(own("NOTION_TOKEN")),
@@ -246,6 +259,14 @@ class NotionSettings:
                 "NOTION_MAX_RETRY_AFTER_SECONDS", 120.0, minimum=0.0, maximum=3600.0
             ),
             integration=integration,
+            change_signal=(
+                "webhook"
+                if env.choice(own("NOTION_CHANGE_SIGNAL"), signal, CHANGE_SIGNALS) == "webhook"
+                else "stamp"
+            ),
+            full_read_seconds=env.number(
+                "NOTION_FULL_READ_SECONDS", DEFAULT_FULL_READ_SECONDS, minimum=0.0, maximum=86400.0
+            ),
         )
 
 

@@ -202,6 +202,12 @@ class Metrics:
             "Batches failed because their ticks crashed the worker WORKER_CRASH_LIMIT times "
             "in a row (also counted in batches_ended{reason=failed}).",
         )
+        self.page_reads = counter(
+            "page_reads",
+            "Sync steps of ticks by outcome (full: the blocks read; skipped) and why (first|"
+            "periodic|event|stamp_moved|unsettled|unchanged|no_event): skipped cost ≤ 1 call.",
+            ("outcome", "reason"),
+        )
         self.todos_processed = counter(
             "todos_processed",
             "Handler runs by outcome (done|skipped|failed).",

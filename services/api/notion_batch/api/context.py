@@ -9,6 +9,8 @@ from aiohttp import web
 
 from notion_batch.common.config import BatchDefaults, Scope
 from notion_batch.common.db.batches import BatchRepository
+from notion_batch.common.db.console_sessions import RevokedSessions
+from notion_batch.common.db.notion_calls import NotionCallRepository
 from notion_batch.common.db.notion_events import NotionEventRepository
 from notion_batch.common.db.reports import ReportRepository
 from notion_batch.common.db.starts import IdempotentStarts
@@ -20,6 +22,9 @@ BATCHES = web.AppKey("batches", BatchRepository)
 REPORTS = web.AppKey("reports", ReportRepository)
 IDEMPOTENT_STARTS = web.AppKey("idempotent_starts", IdempotentStarts)
 WEBHOOKS = web.AppKey("webhooks", NotionEventRepository)
+#: The console's: the fleet's Notion calls per minute, and sessions ended by signing out.
+NOTION_CALLS = web.AppKey("notion_calls", NotionCallRepository)
+REVOKED_SESSIONS = web.AppKey("revoked_sessions", RevokedSessions)
 BROKER = web.AppKey("broker", Broker)
 #: ``/readyz``: the database and the broker reachable; given both once they are open.
 READINESS = web.AppKey("readiness", ServiceReadiness)
@@ -46,6 +51,8 @@ def hold_resources(
     app[REPORTS] = ReportRepository(pool)
     app[IDEMPOTENT_STARTS] = IdempotentStarts(pool)
     app[WEBHOOKS] = NotionEventRepository(pool)
+    app[NOTION_CALLS] = NotionCallRepository(pool)
+    app[REVOKED_SESSIONS] = RevokedSessions(pool)
     app[BROKER] = broker
     app[READINESS].pool = pool
     app[READINESS].broker = broker

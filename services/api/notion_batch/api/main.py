@@ -28,7 +28,11 @@ from notion_batch.api.middlewares import MAX_BODY_BYTES, body_limit, json_errors
 from notion_batch.api.openapi import build_document
 from notion_batch.api.routes import setup_routes
 from notion_batch.api.settings import ApiSettings
-from notion_batch.api.write_throttle import write_throttle_middleware
+from notion_batch.api.write_throttle import (
+    WRITE_THROTTLE,
+    WriteThrottle,
+    write_throttle_middleware,
+)
 from notion_batch.common.command_line import parse_service_command_line, port_in_use_is_config_error
 from notion_batch.common.db.pool import create_pool
 from notion_batch.common.errors import ConfigError
@@ -66,13 +70,15 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
             "(or API_AUTH=disabled to run without authentication)",
         )
     cors = cors_middleware(settings.cors_origins)
+    # One set of write buckets for the REST API and the console's actions alike.
+    throttle = WriteThrottle(settings.write_rate_per_minute, settings.write_burst)
     middlewares: list[Middleware] = [
         request_context,
         *([cors] if cors is not None else []),
         json_errors,
         body_limit,
         auth_middleware(settings.auth),
-        write_throttle_middleware(settings.write_rate_per_minute, settings.write_burst),
+        write_throttle_middleware(throttle),
     ]
     app = web.Application(
         middlewares=middlewares,
@@ -83,6 +89,7 @@ def create_app(settings: ApiSettings, *, registry: CollectorRegistry = REGISTRY)
         handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES},
     )
     app[DEFAULTS] = settings.batch
+    app[WRITE_THROTTLE] = throttle
     # The same registry the workers open their handlers from (names only, nothing imported).
     app[HANDLER_NAMES] = handler_names()
     app[INTEGRATIONS] = settings.integrations

@@ -305,11 +305,17 @@ def parse_history_query(request: web.Request) -> HistoryQuery:
 def parse_running_query(request: web.Request) -> RunningQuery:
     values = _query(request, {"limit", "cursor"})
     after = None
-    shape = "start time:page id"
-    if (raw := _cursor(values, _RUNNING_CURSOR, shape)) is not None:
-        micros, _, page = raw.partition(":")
-        after = RunningCursor(_EPOCH + timedelta(microseconds=int(micros)), page)
+    if "cursor" in values:
+        after = parse_running_cursor(values["cursor"][0])
     return RunningQuery(after=after, limit=_limit(values, RUNNING_LIMIT))
+
+
+def parse_running_cursor(raw: str) -> RunningCursor:
+    """A :func:`running_cursor` read back (the console's batch list pages with it too)."""
+    if not _RUNNING_CURSOR.fullmatch(raw):
+        raise _bad_cursor("start time:page id")
+    micros, _, page = raw.partition(":")
+    return RunningCursor(_EPOCH + timedelta(microseconds=int(micros)), page)
 
 
 def running_cursor(cursor: RunningCursor) -> str:
@@ -332,10 +338,17 @@ def parse_todos_query(request: web.Request) -> TodosQuery:
                 )
         statuses = tuple(dict.fromkeys(wanted))
     after = None
-    if (raw := _cursor(values, _TODO_CURSOR, "position:block id")) is not None:
-        position, _, block_id = raw.partition(":")
-        after = TodoCursor(int(position), block_id)
+    if "cursor" in values:
+        after = parse_todo_cursor(values["cursor"][0])
     return TodosQuery(statuses=statuses, after=after, limit=_limit(values, TODOS_LIMIT))
+
+
+def parse_todo_cursor(raw: str) -> TodoCursor:
+    """A :func:`todo_cursor` read back (the console's to-do list pages with it too)."""
+    if not _TODO_CURSOR.fullmatch(raw):
+        raise _bad_cursor("position:block id")
+    position, _, block_id = raw.partition(":")
+    return TodoCursor(int(position), block_id)
 
 
 def parse_integration_query(request: web.Request, integrations: Collection[str]) -> str:

@@ -1,7 +1,9 @@
 """Writes throttled per API key (start, stop, extend…): a token bucket per client.
 
 The buckets live in this process: with several API replicas each allows the rate, which is
-enough to stop a runaway script without a shared store. Reads are not limited.
+enough to stop a runaway script without a shared store. Reads are not limited. The REST
+API's write routes take from them in the middleware below; the console's actions (start,
+stop, extend) take from the same buckets (``app[WRITE_THROTTLE]``), under the same client.
 """
 
 from __future__ import annotations
@@ -54,22 +56,41 @@ class TokenBucket:
         }
 
 
-def write_throttle_middleware(per_minute: int, burst: int) -> Middleware:
-    """429 with ``Retry-After`` once a client's writes outrun its bucket; 0/min: no limit."""
-    bucket = TokenBucket(per_minute, burst) if per_minute > 0 else None
+class WriteThrottle:
+    """Every client's write bucket (``API_WRITE_RATE_PER_MINUTE``, ``API_WRITE_BURST``);
+    0 per minute: no limit."""
+
+    def __init__(self, per_minute: int, burst: int) -> None:
+        self._per_minute = per_minute
+        self._burst = burst
+        self._bucket = TokenBucket(per_minute, burst) if per_minute > 0 else None
+
+    def take(self, client: str) -> None:
+        """One write of ``client``; :class:`RateLimited` (429, ``Retry-After``) once its
+        writes outrun its bucket."""
+        if self._bucket is None:
+            return
+        wait = self._bucket.take(client)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise RateLimited(
+                f"too many writes: this client may make {self._per_minute} per minute "
+                f"(bursts of {self._burst}); retry in {seconds} s",
+                headers={"Retry-After": str(seconds)},
+                retry_after_seconds=seconds,
+            )
+
+
+WRITE_THROTTLE = web.AppKey("write_throttle", WriteThrottle)
+
+
+def write_throttle_middleware(throttle: WriteThrottle) -> Middleware:
+    """The REST API's write routes (scope ``write``) take from ``throttle``."""
 
     @web.middleware
     async def limit_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if bucket is not None and required_scope(request) == "write":
-            wait = bucket.take(request[PRINCIPAL].client)
-            if wait > 0:
-                seconds = max(1, math.ceil(wait))
-                raise RateLimited(
-                    f"too many writes: this client may make {per_minute} per minute "
-                    f"(bursts of {burst}); retry in {seconds} s",
-                    headers={"Retry-After": str(seconds)},
-                    retry_after_seconds=seconds,
-                )
+        if required_scope(request) == "write":
+            throttle.take(request[PRINCIPAL].client)
         return await handler(request)
 
     return limit_writes

@@ -18,6 +18,7 @@ from notion_batch.cli.render import (
     local_time,
     progress_line,
     relative,
+    status_line,
     table,
 )
 
@@ -138,12 +139,6 @@ async def _every_running_batch(api: ApiClient) -> dict[str, Any]:
     return answer
 
 
-def status_line(status: str, message: str) -> str:
-    """The status and its message, the status said once: the message of a batch usually
-    begins with it (``running — 11 items processed``, ``completed — stopped by request``)."""
-    return message if message.startswith(status) else f"{status} — {message}"
-
-
 def _status_text(answer: dict[str, Any], now: datetime) -> str:
     todos = answer.get("todos") or {}
     pairs: list[tuple[str, Any]] = [
@@ -166,7 +161,7 @@ def _status_text(answer: dict[str, Any], now: datetime) -> str:
         (
             "to-dos",
             f"{todos.get('done', 0)} done · {todos.get('skipped', 0)} skipped · "
-            f"{todos.get('pending', 0)} pending",
+            f"{todos.get('pending', 0)} pending (this run)",
         )
     )
     if answer.get("db_last_run_at"):
@@ -207,5 +202,5 @@ async def _watch(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int:
     if not args.json:
         if interactive:
             out.write("\n")
-        out.write(f"Batch {answer['db_status']}: {answer['db_message']}\n")
+        out.write(f"Batch {status_line(answer['db_status'], answer['db_message'])}\n")
     return EXIT_BATCH_FAILED if answer["db_status"] == "failed" else 0

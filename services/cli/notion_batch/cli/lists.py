@@ -8,7 +8,7 @@ from typing import IO, Any
 
 from notion_batch.cli.client import ApiClient
 from notion_batch.cli.commands import answered_as_json, utc_now
-from notion_batch.cli.render import local_time, shorten, table
+from notion_batch.cli.render import local_time, message_after_status, shorten, table
 
 #: Pages of results ``--all`` follows at most (a safety net, not a limit anyone should meet).
 MAX_PAGES = 1000
@@ -62,7 +62,7 @@ async def history(api: ApiClient, args: argparse.Namespace, out: IO[str]) -> int
             run["ticks"],
             run["todos"]["done"],
             run["todos"]["skipped"],
-            shorten(run["message"], 60),
+            shorten(message_after_status(run["status"], run["message"]), 60),
         ]
         for run in answer["runs"]
     ]

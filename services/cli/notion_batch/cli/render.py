@@ -110,3 +110,23 @@ def progress_line(status: dict[str, Any], now: datetime, *, width: int = 24, asc
         parts.append(f"{human_duration(max(0.0, (end - now).total_seconds()))} left")
     parts.append(str(status.get("db_status", "?")))
     return "  ".join(parts[:2]) + "  · " + " · ".join(parts[2:])
+
+
+def status_line(status: str, message: str) -> str:
+    """The status and its message, the status said once: the message of a batch usually
+    begins with it (``running — 12 of 12 to-dos processed (…)``, ``completed — stopped by
+    request``), and is shown without it after the status."""
+    rest = message_after_status(status, message)
+    return f"{status} — {rest}" if rest else status
+
+
+def message_after_status(status: str, message: str) -> str:
+    """A batch's (or run's) message without the status it begins with, for a line or a row
+    that says the status already."""
+    text = message.strip()
+    if text.startswith(status):
+        after = text[len(status) :]
+        stripped = after.lstrip(" —–-:")
+        if stripped != after or not after:
+            return stripped
+    return text

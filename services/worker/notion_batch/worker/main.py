@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -14,6 +15,11 @@ import structlog
 from notion_batch.common.config import NotionSettings
 from notion_batch.common.db.crashes import CrashRepository
 from notion_batch.common.db.notion_budget import SharedRateLimiter
+from notion_batch.common.db.notion_calls import (
+    NotionCallFlusher,
+    NotionCallRepository,
+    NotionCallTally,
+)
 from notion_batch.common.db.pool import pool_context
 from notion_batch.common.db.ticks import TickRepository
 from notion_batch.common.lifecycle import run_service
@@ -23,11 +29,12 @@ from notion_batch.common.notion.gateway import NotionGateway
 from notion_batch.common.notion.pacing import RateLimiter, TokenBucketLimiter
 from notion_batch.common.ops_server import serve_ops
 from notion_batch.common.readiness import ServiceReadiness
+from notion_batch.worker.changes import DEFAULT_CHANGE_RULE, ChangeRule
 from notion_batch.worker.consumer import TickConsumer
 from notion_batch.worker.handlers import HandlerContext, Handlers, open_handlers
 from notion_batch.worker.recorder import NotionRecorder
 from notion_batch.worker.settings import RecordMode, WorkerSettings
-from notion_batch.worker.sync import TodoSync
+from notion_batch.worker.sync import TodoSync, utc_now
 from notion_batch.worker.tick import NotionPorts, TickPolicy, TickProcessor
 
 log = structlog.get_logger(__name__)
@@ -42,15 +49,20 @@ def build_processor(
     record_mode: RecordMode,
     worker_id: str,
     reconcile_delay_seconds: float,
+    change_rules: Mapping[str, ChangeRule] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> TickProcessor:
     """Wire a tick processor from its parts: its repository, a Notion gateway per integration
-    (by name) and the worker's open handlers."""
+    (by name), the worker's open handlers, and each integration's change rule (by default
+    the stamp as signal, a full read every 10 minutes); ``clock`` is the wall clock the rule
+    compares Notion's stamps with."""
+    rules = change_rules or {}
     return TickProcessor(
         worker_id=worker_id,
         db=db,
         notion={
             name: NotionPorts(
-                sync=TodoSync(gateway, db),
+                sync=TodoSync(gateway, db, rules.get(name, DEFAULT_CHANGE_RULE), clock=clock),
                 recorder=NotionRecorder(
                     gateway, db, record_mode, reconcile_delay_seconds=reconcile_delay_seconds
                 ),
@@ -94,6 +106,10 @@ async def serve(
             worker_id=worker_id,
             # A request we gave up on is over once Notion's own timeout has surely passed.
             reconcile_delay_seconds=2 * settings.notion.timeout_seconds,
+            change_rules={
+                name: ChangeRule(notion.change_signal, notion.full_read_seconds)
+                for name, notion in settings.integrations.items()
+            },
         )
         consumer = TickConsumer(
             processor,
@@ -123,11 +139,15 @@ async def serve(
 async def _open_gateways(
     settings: WorkerSettings, pool: asyncpg.Pool
 ) -> AsyncIterator[dict[str, NotionGateway]]:
-    """One gateway per integration, each with its own token and its own rate limiter."""
+    """One gateway per integration, each with its own token and its own rate limiter; their
+    calls counted together and added to the fleet's per-minute counts every few seconds."""
+    calls = NotionCallTally()
     async with AsyncExitStack() as stack:
+        # Entered first, so it closes last: its final flush sees every gateway's last call.
+        await stack.enter_async_context(NotionCallFlusher(calls, NotionCallRepository(pool)))
         yield {
             name: await stack.enter_async_context(
-                NotionGateway(notion, limiter=_notion_limiter(settings, notion, pool))
+                NotionGateway(notion, limiter=_notion_limiter(settings, notion, pool), calls=calls)
             )
             for name, notion in settings.integrations.items()
         }

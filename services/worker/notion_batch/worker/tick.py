@@ -55,6 +55,8 @@ log = structlog.get_logger(__name__)
 #: Longest a tick works before handing the rest to the next tick; stays well inside
 #: RabbitMQ's consumer_timeout (30 min), since the tick message is acked only at the end.
 MAX_TICK_SECONDS = 20 * 60
+#: Shortest time a tick works its to-dos after reading the page, however long the read took.
+MIN_WORK_SECONDS = 5.0
 #: Shortest time a tick may spend recording one batch of outcomes in Notion.
 RECORD_MIN_SECONDS = 60
 #: Error texts kept per to-do; Notion's own limit for a text is 2,000 characters.
@@ -78,15 +80,24 @@ class TickPolicy:
 
 @dataclass
 class TickReport:
+    """What one tick did, for its log line, its caller and the last part of the batch's
+    summary. The run's counts are not these: they are the run's to-dos in the database (what
+    the sync settled too, such as a to-do a person checked first), which ``finish_tick``
+    reads into the summary."""
+
     outcome: str  # worked | recorded | busy | stale | failed
+    #: Handler runs of this tick by how they ended: done, skipped (by the handler, or after
+    #: the last failed attempt), failed and left pending to retry.
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    #: Outcomes recorded in Notion by this tick: to-dos checked, log lines written.
     checked: int = 0
     logged: int = 0
 
     @property
     def processed(self) -> int:
+        """Handler runs of this tick."""
         return self.done + self.skipped + self.failed
 
 
@@ -194,6 +205,10 @@ class TickProcessor:
         except PageGone as exc:
             await self._fail(lease, str(exc), report)
             return
+        # However long the read waited on Notion (a fleet sharing a slow rate limit), the tick
+        # works for a while after it: else a tick whose read used its whole time would work
+        # nothing, and so would the next, and the page would never be done.
+        deadline = max(deadline, time.monotonic() + MIN_WORK_SECONDS)
 
         handler = self._handler(lease)
         holder = Holder(lease.notion_page_id, lease.owner)
@@ -361,7 +376,12 @@ def _in_time(keeper: LeaseKeeper, deadline: float) -> bool:
 
 
 def _summary(report: TickReport) -> str:
-    parts = [f"{report.done} done", f"{report.skipped} skipped"]
+    """What the tick did, the last part of the batch's summary: ``finish_tick`` puts the
+    run's counts first (``running — 12 of 13 to-dos processed (11 done, 1 skipped), 1
+    pending; last tick: 2 done``), so a quiet last tick never makes the run look idle."""
+    if not report.processed:
+        return "no to-do worked"
+    parts = [f"{n} {what}" for n, what in ((report.done, "done"), (report.skipped, "skipped")) if n]
     if report.failed:
         parts.append(f"{report.failed} failed, to retry")
-    return f"running — {report.processed} items processed ({', '.join(parts)})"
+    return ", ".join(parts)

@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import KW_ONLY, asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -20,6 +20,8 @@ from notion_batch.common.db.sql import sql
 from notion_batch.common.errors import BatchTooLong
 
 _HEX = re.compile(r"[0-9a-f]{1,32}")
+#: Where the console's list puts a page never started (its ``start_time`` is NULL).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,12 @@ class ListedBatch:
     todos_done: int
     todos_pending: int
     todos_skipped: int
+
+    @property
+    def cursor(self) -> RunningCursor:
+        """Where a page of the list that ends here ends (a batch never started sorts as if
+        started at the epoch)."""
+        return RunningCursor(self.start_time or _EPOCH, self.notion_page_id)
 
 
 @dataclass(frozen=True)
@@ -262,15 +270,22 @@ class BatchRepository:
         ]
 
     async def listing(
-        self, *, state: str | None, id_fragment: str | None, limit: int
+        self,
+        *,
+        state: str | None,
+        id_fragment: str | None,
+        limit: int,
+        after: RunningCursor | None = None,
     ) -> list[ListedBatch]:
-        """Up to ``limit`` batches, newest start first; only those in ``state`` and whose page
-        id (hex digits, no dashes) contains ``id_fragment``, when given."""
+        """Up to ``limit`` batches, newest start first (never started: last), after ``after``
+        (a :attr:`ListedBatch.cursor`); only those in ``state`` and whose page id (hex digits,
+        no dashes) contains ``id_fragment``, when given."""
         if id_fragment is not None and not _HEX.fullmatch(id_fragment):
             raise ValueError(f"a page id fragment is hex digits only, got {id_fragment!r}")
+        start, page = (after.start_time, after.notion_page_id) if after else (None, None)
         with translate_errors():
             rows = await self._pool.fetch(
-                sql("batch_list"), state, id_fragment, self._stall_seconds, limit
+                sql("batch_list"), state, id_fragment, self._stall_seconds, limit, start, page
             )
         return [
             ListedBatch(

@@ -70,6 +70,34 @@ class SyncedTodo:
 
 
 @dataclass(frozen=True)
+class ReadState:
+    """What the page's row remembers of its last full read (migration 0011), for the change
+    rule (``notion_batch.worker.changes``)."""
+
+    #: The run that read; ``None``: never read.
+    run_id: int | None
+    read_at: datetime | None
+    #: The page's ``last_edited_time`` just before that read; ``None``: not looked at.
+    stamp: datetime | None
+    #: The look came after the stamp's minute had passed (so the stamp can prove "unchanged").
+    settled: bool
+    #: Page events (webhooks) counted as the read began, and counted now.
+    events_at_read: int
+    events: int
+
+
+@dataclass(frozen=True)
+class FullRead:
+    """A full read just merged, as the change rule will compare later ticks with it."""
+
+    run_id: int
+    started_at: datetime
+    stamp: datetime | None
+    settled: bool
+    events: int
+
+
+@dataclass(frozen=True)
 class PendingTodo:
     block_id: str
     text: str
@@ -360,6 +388,37 @@ class TickRepository:
     async def set_log_reconcile(self, run_id: int, after_seconds: float | None) -> None:
         """Ask for a read-back of the run's log once ``after_seconds`` passed; ``None``: done."""
         await self._execute("run_log_set_reconcile", run_id, after_seconds)
+
+    # -- what the change rule remembers (read at the sync step) ----------------------------
+
+    async def read_state(self, notion_page_id: str) -> ReadState:
+        """The page's last full read and the page events since (a page without a row reads
+        as never read)."""
+        with translate_errors():
+            row = await self._pool.fetchrow(sql("read_state"), notion_page_id)
+        if row is None:
+            return ReadState(None, None, None, False, 0, 0)
+        return ReadState(
+            run_id=row["read_run_id"],
+            read_at=row["read_at"],
+            stamp=row["read_stamp"],
+            settled=row["read_settled"],
+            events_at_read=row["read_events"],
+            events=row["notion_events"],
+        )
+
+    async def record_read(self, holder: Holder, read: FullRead) -> None:
+        """Remember a full read the holder merged (nothing if it lost the lease)."""
+        await self._execute(
+            "read_record",
+            holder.notion_page_id,
+            holder.lease_owner,
+            read.run_id,
+            read.started_at,
+            read.stamp,
+            read.settled,
+            read.events,
+        )
 
     # -- a page event's re-read, and the end of the tick ----------------------------------
 

@@ -16,8 +16,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
-from typing import Any, Self, cast
+from typing import Any, Protocol, Self, cast
 
 import httpx
 import structlog
@@ -103,11 +104,29 @@ def canonical_id(value: str) -> str:
         ) from None
 
 
+def _timestamp(value: object) -> datetime | None:
+    """Notion's ISO 8601 timestamp (``2026-12-04T19:05:00.000Z``) as an aware datetime."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else None
+
+
 def _page_title(page: dict[str, Any]) -> str:
     for prop in (page.get("properties") or {}).values():
         if isinstance(prop, dict) and prop.get("type") == "title":
             return "".join(str(t.get("plain_text", "")) for t in prop.get("title") or [])
     return ""
+
+
+class CallCounter(Protocol):
+    """Told of every attempt sent to Notion (the fleet's calls per minute, for the console:
+    ``common/db/notion_calls.py``); kept in memory, so it costs no I/O per call."""
+
+    def count(self, integration: str, *, rate_limited: bool) -> None: ...
 
 
 class NotionGateway:
@@ -120,8 +139,10 @@ class NotionGateway:
         limiter: RateLimiter | None = None,
         client_logger: logging.Logger | None = None,
         retry_policy: RetryPolicy | None = None,
+        calls: CallCounter | None = None,
     ) -> None:
         self._token = settings.token
+        self._calls = calls
         self._integration = settings.integration
         self._limiter: RateLimiter = limiter or TokenBucketLimiter(settings.rate_limit_per_second)
         self._policy = retry_policy or RetryPolicy.from_settings(settings)
@@ -163,6 +184,7 @@ class NotionGateway:
             title=_page_title(page),
             url=str(page.get("url", "")),
             archived=_in_trash(page),
+            last_edited_time=_timestamp(page.get("last_edited_time")),
         )
 
     async def read_todos(self, page_id: str, *, skip_block_ids: Collection[str] = ()) -> PageRead:
@@ -339,6 +361,8 @@ class NotionGateway:
                     metrics.notion_rate_limited.labels(
                         integration=self._integration, operation=operation
                     ).inc()
+                if self._calls is not None:
+                    self._calls.count(self._integration, rate_limited=failure.status == 429)
                 decision = self._policy.decide(failure, attempt=attempt, idempotent=idempotent)
                 # What both events of a failed attempt (given up, or retried) tell.
                 attempt_log = log.bind(
@@ -373,6 +397,8 @@ class NotionGateway:
             metrics.notion_requests.labels(
                 integration=self._integration, operation=operation, status="200"
             ).inc()
+            if self._calls is not None:
+                self._calls.count(self._integration, rate_limited=False)
             if not isinstance(answer, dict):  # pragma: no cover - Notion answers JSON objects
                 raise NotionRequestError(
                     f"Notion answered {operation} with a non-object", status=200, code="bad_answer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 
@@ -13,6 +14,9 @@ class PageInfo:
     url: str
     #: In the trash (``in_trash``; ``archived`` in Notion-Versions before 2026-03-11).
     archived: bool
+    #: The page's ``last_edited_time``, rounded down to the minute by Notion; ``None`` when
+    #: Notion gave none that parses.
+    last_edited_time: datetime | None = None
 
 
 @dataclass(frozen=True)

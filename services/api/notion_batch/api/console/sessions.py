@@ -7,9 +7,18 @@ setting. Each request checks the signature, the expiry, and that the key is stil
 (same name, same key: the fingerprint); the scopes are the key's as configured now, so a key
 removed or narrowed in ``API_KEYS`` takes its sessions with it at the next request.
 
+Signing out writes the session's id to ``console_revoked_sessions`` until its expiry: the
+console refuses a listed session on every replica, so a copy of the cookie taken before the
+sign-out is worthless after it (the views ask :class:`RevokedSessions`; this module stays
+free of I/O).
+
 CSRF: every form that changes something carries ``HMAC(secret, session id)``, checked before
 anything else. The sign-in form has no session yet: it is bound to a random nonce in a
 short-lived cookie of its own (the same double-submit rule).
+
+Behind a reverse proxy that serves the console under a path prefix (``/ops/console``), the
+proxy says so with ``X-Forwarded-Prefix: /ops``: links, redirects and cookie paths then
+carry the prefix (:func:`console_root`).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -28,10 +38,14 @@ from aiohttp import web
 from notion_batch.api.auth import KeyRing
 from notion_batch.common.config import ApiAuthSettings, ApiKey, Scope
 
-#: The session's cookie, and the sign-in form's nonce cookie; both only sent to /console.
+#: The session's cookie, and the sign-in form's nonce cookie; both only sent to the console.
 SESSION_COOKIE = "nb_console"
 LOGIN_COOKIE = "nb_console_login"
-COOKIE_PATH = "/console"
+#: Where the console's routes are, as this process serves them.
+PREFIX = "/console"
+#: An ``X-Forwarded-Prefix`` worth honouring: path segments of URL-safe characters only, so
+#: nothing from the header can break out of an ``href`` or a cookie's ``Path``.
+_FORWARDED_PREFIX = re.compile(r"(?:/[A-Za-z0-9._~-]+){1,8}")
 #: How long a sign-in form stays valid.
 LOGIN_FORM_SECONDS = 3600
 #: The name a session has while ``API_AUTH=disabled`` (as the REST API's principal).
@@ -58,6 +72,15 @@ def _b64(raw: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def console_root(request: web.Request) -> str:
+    """The console's path as the browser sees it: ``/console``, after the proxy's
+    ``X-Forwarded-Prefix`` when one is sent (a header that is not a plain path is ignored)."""
+    forwarded = request.headers.get("X-Forwarded-Prefix", "").split(",")[0].strip().rstrip("/")
+    if forwarded and _FORWARDED_PREFIX.fullmatch(forwarded):
+        return forwarded + PREFIX
+    return PREFIX
 
 
 def over_tls(request: web.Request) -> bool:
@@ -148,15 +171,17 @@ class Sessions:
             SESSION_COOKIE,
             value,
             max_age=self.lifetime_seconds,
-            path=COOKIE_PATH,
+            path=console_root(request),
             httponly=True,
             samesite="Strict",
             secure=over_tls(request),
         )
 
     @staticmethod
-    def end(response: web.StreamResponse) -> None:
-        response.del_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+    def end(request: web.Request, response: web.StreamResponse) -> None:
+        """Tell the browser to forget its session cookie (what makes the session unusable
+        is its revocation, which the caller writes)."""
+        response.del_cookie(SESSION_COOKIE, path=console_root(request))
 
     # -- CSRF -------------------------------------------------------------------------------
 
@@ -181,7 +206,7 @@ class Sessions:
             LOGIN_COOKIE,
             nonce,
             max_age=LOGIN_FORM_SECONDS,
-            path=COOKIE_PATH,
+            path=console_root(request),
             httponly=True,
             samesite="Strict",
             secure=over_tls(request),

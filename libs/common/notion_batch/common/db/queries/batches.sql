@@ -193,10 +193,12 @@ SELECT notion_page_id, run_id, start_time, end_time, interval_seconds FROM exten
 
 
 -- name: batch_list
--- The console's list: every page's batch, newest start first, with its to-dos counted by
--- status (as page_todo_counts counts them). $1 state (NULL: any), $2 a fragment of the page
--- id as hex digits without dashes (NULL: any; only [0-9a-f], so no LIKE wildcard gets in),
--- $3 stall bound seconds, $4 limit
+-- The console's list: every page's batch, newest start first (never started: last, as if
+-- started at the epoch), page id breaking ties, with its to-dos counted by status (as
+-- page_todo_counts counts them), in pages after the cursor ($5 start time or the epoch, $6
+-- page id; both NULL for the first page). $1 state (NULL: any), $2 a fragment of the page id
+-- as hex digits without dashes (NULL: any; only [0-9a-f], so no LIKE wildcard gets in), $3
+-- stall bound seconds, $4 limit
 SELECT s.notion_page_id, s.status, s.message, s.start_time, s.end_time, s.last_run_at,
        notion_batch_stalled_since(s, $3) AS stalled_since,
        c.done AS todos_done, c.pending AS todos_pending, c.skipped AS todos_skipped
@@ -209,5 +211,7 @@ SELECT s.notion_page_id, s.status, s.message, s.start_time, s.end_time, s.last_r
          WHERE t.notion_page_id = s.notion_page_id) c
  WHERE ($1::text IS NULL OR s.status = $1::text)
    AND ($2::text IS NULL OR replace(s.notion_page_id::text, '-', '') LIKE '%' || $2::text || '%')
- ORDER BY s.start_time DESC NULLS LAST, s.notion_page_id
+   AND ($5::timestamptz IS NULL
+        OR (coalesce(s.start_time, 'epoch'), s.notion_page_id) < ($5::timestamptz, $6::uuid))
+ ORDER BY coalesce(s.start_time, 'epoch') DESC, s.notion_page_id DESC
  LIMIT $4;

@@ -34,8 +34,9 @@ SELECT verification_token, remote_address, received_at
 -- A person changed a page in Notion. If a batch runs on it through this integration, its
 -- tick becomes due now (coalesced: next_tick_at only moves earlier, so many events make one
 -- tick) — or, while a worker holds the page's lease, that worker is asked to read the page
--- again before it lets go (a tick now would find the page busy and do nothing). An event id
--- seen before does nothing (Notion repeats deliveries). No row: no such running batch.
+-- again before it lets go (a tick now would find the page busy and do nothing). Either way the
+-- page's event count moves, so the next tick reads it in full. An event id seen before does
+-- nothing (Notion repeats deliveries). No row: no such running batch.
 -- $1 page, $2 integration, $3 event id
 WITH target AS (
     SELECT s.notion_page_id, s.run_id, notion_batch_leased(s) AS busy
@@ -51,6 +52,8 @@ WITH target AS (
 ), acted AS (
     UPDATE notion_batch_status s
        SET resync_requested = s.resync_requested OR target.busy,
+           -- The change signal the worker's rule reads (worker/changes.py).
+           notion_events = s.notion_events + 1,
            next_tick_at = CASE WHEN target.busy THEN s.next_tick_at
                                ELSE LEAST(s.next_tick_at, now()) END
       FROM target

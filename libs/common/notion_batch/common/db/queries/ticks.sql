@@ -1,6 +1,7 @@
 -- A tick of a page, statement by statement in the order a tick runs them (worker/tick.py
 -- tells the steps): lease, sync from Notion, work the pending to-dos, record in Notion (the
--- outbox), a page event's re-read, finish. Every statement of a worker but its crash counts
+-- outbox), a page event's re-read, finish — and last, the change rule's memory of full reads
+-- (read at the sync step). Every statement of a worker but its crash counts
 -- (crashes.sql). Run by db/ticks.py. Whether the worker may still work the page is
 -- notion_batch_held_by() and its parts (migration 0010).
 
@@ -61,15 +62,22 @@ SELECT log_block_id FROM notion_batch_runs
 
 -- name: todo_upsert_synced
 -- Merges the to-dos read from Notion. New unchecked to-dos become pending. A to-do checked
--- by a person (before we did it) is not ours to do any more: it becomes skipped, and is
--- neither checked nor logged by us.
+-- by a person (before we did it) is not ours to do any more: it becomes skipped, settled by
+-- the page's run (counted in it, migration 0012), and is neither checked nor logged by us.
 -- $1 page, $2 block ids, $3 positions, $4 texts, $5 checked flags
-INSERT INTO notion_todos AS t (block_id, notion_page_id, position, text, status, result)
+WITH page AS (
+    SELECT run_id FROM notion_batch_status WHERE notion_page_id = $1
+)
+INSERT INTO notion_todos AS t
+    (block_id, notion_page_id, position, text, status, result, run_id, processed_at)
 SELECT b.block_id, $1, b.position, b.text,
        CASE WHEN b.checked THEN 'skipped' ELSE 'pending' END,
-       CASE WHEN b.checked THEN 'already checked in Notion' END
+       CASE WHEN b.checked THEN 'already checked in Notion' END,
+       CASE WHEN b.checked THEN page.run_id END,
+       CASE WHEN b.checked THEN now() END
   FROM unnest($2::uuid[], $3::integer[], $4::text[], $5::boolean[])
        AS b(block_id, position, text, checked)
+  LEFT JOIN page ON true
 ON CONFLICT (block_id) DO UPDATE
    SET position = EXCLUDED.position,
        text = EXCLUDED.text,
@@ -77,6 +85,8 @@ ON CONFLICT (block_id) DO UPDATE
                      THEN 'skipped' ELSE t.status END,
        result = CASE WHEN t.status = 'pending' AND EXCLUDED.status = 'skipped'
                      THEN 'checked in Notion by a person before processing' ELSE t.result END,
+       run_id = CASE WHEN t.status = 'pending' AND EXCLUDED.status = 'skipped'
+                     THEN EXCLUDED.run_id ELSE t.run_id END,
        processed_at = CASE WHEN t.status = 'pending' AND EXCLUDED.status = 'skipped'
                            THEN now() ELSE t.processed_at END,
        updated_at = now()
@@ -88,12 +98,15 @@ ON CONFLICT (block_id) DO UPDATE
 
 
 -- name: todo_skip_vanished
--- Pending to-dos no longer on the page (deleted, or moved away) cannot be done.
+-- Pending to-dos no longer on the page (deleted, or moved away) cannot be done: skipped,
+-- settled by the page's run (counted in it, migration 0012).
 -- $1 page, $2 block ids seen in a complete listing
-UPDATE notion_todos
+UPDATE notion_todos t
    SET status = 'skipped', result = 'removed from the Notion page before processing',
-       processed_at = now(), updated_at = now()
- WHERE notion_page_id = $1 AND status = 'pending' AND NOT (block_id = ANY($2::uuid[]));
+       run_id = s.run_id, processed_at = now(), updated_at = now()
+  FROM notion_batch_status s
+ WHERE s.notion_page_id = $1 AND t.notion_page_id = $1 AND t.status = 'pending'
+   AND NOT (t.block_id = ANY($2::uuid[]));
 
 
 -- name: warning_record
@@ -135,8 +148,9 @@ SELECT EXISTS (
 -- name: todo_record_outcome
 -- A handler's outcome, done or skipped ($3). The status guard makes it happen once per to-do,
 -- whoever tries to record it; a done to-do is to be checked in Notion, either is logged. The
--- same statement answers todo_may_start's question for the next to-do (`may_continue`), so a
--- to-do costs one round trip, not two; it is false without a lease ($5, $6 NULL).
+-- run's counts follow the to-do's row (migration 0012's trigger). The same statement answers
+-- todo_may_start's question for the next to-do (`may_continue`), so a to-do costs one round
+-- trip, not two; it is false without a lease ($5, $6 NULL).
 -- $1 block, $2 run, $3 outcome (done | skipped), $4 result, $5 page, $6 lease owner
 WITH todo AS (
     UPDATE notion_todos
@@ -145,11 +159,6 @@ WITH todo AS (
            updated_at = now()
      WHERE block_id = $1 AND status = 'pending'
     RETURNING block_id
-), counted AS (
-    UPDATE notion_batch_runs
-       SET todos_done = todos_done + ($3::text = 'done')::integer,
-           todos_skipped = todos_skipped + ($3::text = 'skipped')::integer
-     WHERE id = $2 AND EXISTS (SELECT 1 FROM todo)
 )
 SELECT (SELECT count(*) FROM todo) AS recorded,
        EXISTS (
@@ -160,7 +169,8 @@ SELECT (SELECT count(*) FROM todo) AS recorded,
 
 -- name: todo_record_failure
 -- A handler raised. The to-do stays pending for a later tick until $4 attempts have failed,
--- then it is skipped with the error kept (and logged); `may_continue` as for
+-- then it is skipped with the error kept (and logged, and counted in the run by migration
+-- 0012's trigger); `may_continue` as for
 -- todo_record_outcome (status and attempts are NULL when the to-do was no longer pending).
 -- $1 block, $2 run, $3 error, $4 max attempts, $5 page, $6 lease owner
 WITH todo AS (
@@ -177,9 +187,6 @@ WITH todo AS (
            updated_at = now()
      WHERE block_id = $1 AND status = 'pending'
     RETURNING status, attempts
-), counted AS (
-    UPDATE notion_batch_runs SET todos_skipped = todos_skipped + 1
-     WHERE id = $2 AND EXISTS (SELECT 1 FROM todo WHERE status = 'skipped')
 )
 SELECT (SELECT status FROM todo) AS status, (SELECT attempts FROM todo) AS attempts,
        EXISTS (
@@ -225,22 +232,16 @@ UPDATE notion_todos
 -- Notion refused to check a done to-do for reasons about that block (trashed, under a trashed
 -- ancestor, deleted, unshared): it becomes skipped with the reason and Notion's answer, and
 -- is never edited again; its log line (if still pending) is written with the reason. The
--- guard makes this happen once; the run's counts move from done to skipped.
+-- guard makes this happen once; the run's counts move from done to skipped (migration 0012's
+-- trigger).
 -- $1 block, $2 reason, $3 Notion's answer (status, code, message)
-WITH todo AS (
-    UPDATE notion_todos
-       SET status = 'skipped',
-           result = CASE WHEN result IS NULL OR result = '' THEN $2::text
-                         ELSE format('%s (handler result: %s)', $2::text, result) END,
-           last_error = $3::text, check_pending = false, updated_at = now()
-     WHERE block_id = $1 AND status = 'done' AND check_pending
-    RETURNING run_id, result
-), counted AS (
-    UPDATE notion_batch_runs r
-       SET todos_done = greatest(todos_done - 1, 0), todos_skipped = todos_skipped + 1
-      FROM todo WHERE r.id = todo.run_id
-)
-SELECT result FROM todo;
+UPDATE notion_todos
+   SET status = 'skipped',
+       result = CASE WHEN result IS NULL OR result = '' THEN $2::text
+                     ELSE format('%s (handler result: %s)', $2::text, result) END,
+       last_error = $3::text, check_pending = false, updated_at = now()
+ WHERE block_id = $1 AND status = 'done' AND check_pending
+RETURNING result;
 
 
 -- name: outbox_mark_logged
@@ -280,26 +281,55 @@ RETURNING notion_page_id;
 
 
 -- name: finish_tick
--- Releases the lease and writes the tick's summary (only while the batch still runs, so a
--- stop's or an expiry's message is not overwritten). A re-read a page event asked for and the
--- tick could not do (it came after the tick's last look, or the tick ran out of time) becomes
--- a tick due now.
--- $1 page, $2 owner, $3 message
+-- Releases the lease and writes the batch's summary (only while the batch still runs, so a
+-- stop's or an expiry's message is not overwritten): the run's counts so far, as its status
+-- and history count them (migration 0012), then what this tick did ($3). A re-read a page
+-- event asked for and the tick could not do (it came after the tick's last look, or the tick
+-- ran out of time) becomes a tick due now.
+-- $1 page, $2 owner, $3 what the tick did
 UPDATE notion_batch_status s
-   SET message = CASE WHEN status = 'running'
-                      THEN format('%s; %s pending', $3::text,
-                                  (SELECT count(*) FROM notion_todos t
-                                    WHERE t.notion_page_id = s.notion_page_id
-                                      AND t.status = 'pending'))
-                      ELSE message END,
-       next_tick_at = CASE WHEN resync_requested AND status = 'running'
-                           THEN LEAST(next_tick_at, now()) ELSE next_tick_at END,
+   SET message = CASE WHEN s.status = 'running'
+                      THEN format('running — %s of %s to-dos processed (%s done, %s skipped), '
+                                  '%s pending%s; last tick: %s',
+                                  r.todos_done + r.todos_skipped,
+                                  r.todos_done + r.todos_skipped + left_over.pending,
+                                  r.todos_done, r.todos_skipped, left_over.pending,
+                                  CASE WHEN left_over.retrying > 0
+                                       THEN format(' (%s to retry after a failure)',
+                                                   left_over.retrying)
+                                       ELSE '' END,
+                                  $3::text)
+                      ELSE s.message END,
+       next_tick_at = CASE WHEN s.resync_requested AND s.status = 'running'
+                           THEN LEAST(s.next_tick_at, now()) ELSE s.next_tick_at END,
        resync_requested = false,
        last_run_at = now(), lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
- WHERE notion_page_id = $1 AND lease_owner = $2;
+  FROM notion_batch_runs r,
+       LATERAL (SELECT count(*) AS pending, count(*) FILTER (WHERE t.attempts > 0) AS retrying
+                  FROM notion_todos t
+                 WHERE t.notion_page_id = $1 AND t.status = 'pending') left_over
+ WHERE s.notion_page_id = $1 AND s.lease_owner = $2 AND r.id = s.run_id;
 
 
 -- name: lease_release
 UPDATE notion_batch_status
    SET lease_owner = NULL, lease_expires_at = NULL
+ WHERE notion_page_id = $1 AND lease_owner = $2;
+
+
+-- name: read_state
+-- What the change rule (worker/changes.py) remembers of the page's last full read, at the
+-- sync step: whether it is of this run, when, the stamp then, and the page events since.
+-- $1 page
+SELECT read_run_id, read_at, read_stamp, read_settled, read_events, notion_events
+  FROM notion_batch_status
+ WHERE notion_page_id = $1;
+
+
+-- name: read_record
+-- A full read of the page was merged: remember it, for the lease's holder only.
+-- $1 page, $2 owner, $3 run, $4 when it began, $5 the page's stamp then, $6 settled,
+-- $7 the event count as it began
+UPDATE notion_batch_status
+   SET read_run_id = $3, read_at = $4, read_stamp = $5, read_settled = $6, read_events = $7
  WHERE notion_page_id = $1 AND lease_owner = $2;

@@ -15,7 +15,9 @@
   });
 
   function refresh(region) {
-    if (document.hidden) {
+    // Not while hidden, nor while the keyboard's focus is inside: replacing the region would
+    // take the focus away from the link (a batch, "older →") a person has tabbed to.
+    if (document.hidden || region.contains(document.activeElement)) {
       return Promise.resolve();
     }
     return fetch(region.getAttribute("data-live"), {
@@ -23,7 +25,8 @@
       headers: { Accept: "text/html" },
     }).then(function (response) {
       if (response.status === 401) {
-        window.location.assign("/console/login");
+        // The console's root as the server sees the browser reach it (a proxy's prefix too).
+        window.location.assign(document.body.getAttribute("data-root") + "/login");
         return;
       }
       if (!response.ok) {
