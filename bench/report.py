@@ -197,6 +197,65 @@ def _scheduler_rows(series: dict[str, Any]) -> list[Row]:
     value = f"{rss['start']} → peak {rss['peak']} → end {rss['end']} MiB"
     what = f"scheduler RSS, {largest['pages']:,} active batches"
     out.append(_row("memory", what, value, "bounded", rss["second_half_growth"] < 5))
+    if "hold" in series:
+        out += _scheduler_hold_rows(series["hold"])
+    return out
+
+
+def _scheduler_ms(value: float | None) -> str:
+    return "∞" if value is None or value == float("inf") else f"{value:,.0f}"
+
+
+def _scheduler_hold_rows(hold: dict[str, Any]) -> list[Row]:
+    """The held steady state (issue 15): lag over all and per period, CPU, memory."""
+    n, periods, interval = f"{hold['pages']:,}", hold["periods"], hold["interval_s"]
+    held = f"{n} active batches at {interval} s, held {periods} periods"
+
+    def lag(figures: dict[str, Any]) -> str:
+        missing = figures["ticks_due"] - figures["ticks_received"]
+        late = f", {missing:,} not arrived" if missing > 0 else ""
+        return (
+            f"{_scheduler_ms(figures['lag_p50_ms'])} / {_scheduler_ms(figures['lag_p99_ms'])} / "
+            f"{_scheduler_ms(figures['lag_max_ms'])} ms ({figures['ticks_received']:,} of "
+            f"{figures['ticks_due']:,} ticks{late})"
+        )
+
+    ok = hold["lag_p99_ms"] is not None and hold["lag_p99_ms"] <= TARGET_LAG_MS
+    out = [_row("scheduler", f"tick lag p50 / p99 / max, {held}", lag(hold), "p99 ≤ 1,000 ms", ok)]
+    each = "; ".join(f"{p['period']}: {_scheduler_ms(p['lag_p99_ms'])}" for p in hold["per_period"])
+    worst = max((p["lag_p99_ms"] or float("inf")) for p in hold["per_period"])
+    out.append(
+        _row(
+            "scheduler",
+            f"tick lag p99 per period (ms), {held}",
+            each,
+            "each ≤ 1,000 ms",
+            worst <= TARGET_LAG_MS,
+        )
+    )
+    value = (
+        f"{hold['claim_lag_p50_ms']:,.0f} / {hold['claim_lag_p99_ms']:,.0f} / "
+        f"{hold['claim_lag_max_ms']:,.0f} ms over {hold['claims']:,} claims "
+        f"(up to {hold['ticks_per_claim_max']:,} ticks each)"
+    )
+    what = f"a claim's lag at its commit (the scheduler's part), p50 / p99 / max, {held}"
+    out.append(_row("scheduler", what, value))
+    value = (
+        f"scheduler {hold['scheduler_cpu_cores']:.2f} cores "
+        f"({hold['scheduler_cpu_us_per_tick']:,.1f} µs/tick); PostgreSQL "
+        f"{hold['postgres_cpu_cores']:.2f}; RabbitMQ {hold['broker_cpu_cores']:.2f} (the whole "
+        f"shared server); the bench's drain {hold['drain_cpu_cores']:.2f}"
+    )
+    ok = hold["scheduler_cpu_cores"] < 1
+    out.append(_row("scheduler", f"CPU (cores), {held}", value, "scheduler < 1 core", ok))
+    rss = hold["scheduler_rss_mib"]
+    value = (
+        f"{rss['start']} → peak {rss['peak']} → end {rss['end']} MiB "
+        f"({rss['second_half_growth']:+} over the second half)"
+    )
+    out.append(
+        _row("memory", f"scheduler RSS, {held}", value, "bounded", rss["second_half_growth"] < 5)
+    )
     return out
 
 
@@ -567,6 +626,41 @@ def _plot_scheduler(series: dict[str, Any], path: Path) -> None:
         xlabel="due time (s into the window)",
         ylabel="lag (ms)",
         title=f"Every tick's lag, {largest['pages']:,} batches",
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    if "hold" in series:
+        _plot_scheduler_hold(series["hold"], path.with_name(path.stem + "-hold.png"))
+
+
+def _plot_scheduler_hold(hold: dict[str, Any], path: Path) -> None:
+    """Lag per period (p50, p99, max) and every tick's lag over the held run."""
+    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(15, 4.8))
+    rows = hold["per_period"]
+    x = [r["period"] for r in rows]
+
+    def finite(values: list[float | None]) -> list[float]:
+        return [v if v is not None and v != float("inf") else math.nan for v in values]
+
+    for key, label in (("lag_p50_ms", "p50"), ("lag_p99_ms", "p99"), ("lag_max_ms", "max")):
+        bars.plot(x, finite([r[key] for r in rows]), marker="o", label=label)
+    bars.axhline(TARGET_LAG_MS, color="red", linestyle="--", label="target p99 1 s")
+    bars.set(
+        yscale="log",
+        xlabel=f"period ({hold['interval_s']} s each)",
+        ylabel="tick lag (ms)",
+        title=f"Tick lag per period, {hold['pages']:,} batches",
+    )
+    bars.legend()
+    points = hold.get("_points", [])
+    if points:
+        scatter.scatter([p[0] for p in points], [p[1] * 1000 for p in points], s=1, alpha=0.3)
+    scatter.axhline(TARGET_LAG_MS, color="red", linestyle="--")
+    scatter.set(
+        xlabel="due time (s since the first tick)",
+        ylabel="lag at the consumer (ms)",
+        title="Every tick's lag (thinned)",
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)

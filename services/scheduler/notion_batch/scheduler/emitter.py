@@ -42,9 +42,12 @@ GAUGE_SECONDS = 10.0
 #: Shortest sleep between rounds: ticks falling due within it are claimed together, and
 #: rows another scheduler holds (due, but skipped as locked) do not make the loop spin.
 MIN_SLEEP_SECONDS = 0.05
-#: Claim-and-publish loops at once: while one waits for the broker's confirms and its
-#: commit, the next claims (SKIP LOCKED keeps their pages apart). Each holds a connection.
-EMIT_LANES = 2
+#: Claim-and-publish loops at once: while some wait for the broker's confirms and their
+#: commits, others claim (SKIP LOCKED keeps their pages apart), so PostgreSQL's and the
+#: broker's work overlap. Each holds a connection while it claims, publishes and commits. At
+#: a million batches a minute two lanes fell behind (each claim waits ~ as long on the
+#: broker as on PostgreSQL); see docs/performance.md.
+EMIT_LANES = 4
 #: Longest one step of a round may take (a claim with its publish and commit, an expiry
 #: batch, the next-due query); far above a healthy step (milliseconds), below the 30 s
 #: command timeout plus a connect, so a step stuck anywhere is cut, not waited on forever.
@@ -170,20 +173,23 @@ class TickEmitter:
         )
         # Asked of the stdlib logger the pipeline ends in: a debug call that is filtered out
         # would still run every processor first.
-        debug = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
+        if not logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
+            return
+        # Coalesced ticks per page at debug too, their sum in the line above: a scheduler
+        # that fell behind coalesces nearly every tick, and a line for each (it was at info)
+        # cost it the CPU it needed to catch up (the 1M benchmark: 1.4M lines in 5 minutes).
         for tick in ticks:
-            if debug:
-                log.debug(
-                    "tick_emitted",
-                    notion_page_id=tick.notion_page_id,
-                    batch_run_id=tick.run_id,
-                    tick_id=tick.tick_id,
-                    scheduled_at=tick.scheduled_at,
-                    coalesced=tick.coalesced,
-                    record_only=tick.record_only,
-                )
+            log.debug(
+                "tick_emitted",
+                notion_page_id=tick.notion_page_id,
+                batch_run_id=tick.run_id,
+                tick_id=tick.tick_id,
+                scheduled_at=tick.scheduled_at,
+                coalesced=tick.coalesced,
+                record_only=tick.record_only,
+            )
             if tick.coalesced:
-                log.info(
+                log.debug(
                     "ticks_coalesced",
                     notion_page_id=tick.notion_page_id,
                     batch_run_id=tick.run_id,

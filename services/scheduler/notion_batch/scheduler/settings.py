@@ -225,9 +225,11 @@ class SchedulerSettings:
         return cls(
             poll_seconds=env.number("SCHEDULER_POLL_SECONDS", 1.0, minimum=0.05, maximum=60.0),
             claim_batch_size=env.integer(
-                "SCHEDULER_CLAIM_BATCH_SIZE", 500, minimum=1, maximum=10_000
+                "SCHEDULER_CLAIM_BATCH_SIZE", 1000, minimum=1, maximum=10_000
             ),
-            database=DatabaseSettings.from_env(env, default_pool_max=4),
+            # The emitter's lanes (emitter.EMIT_LANES), and room for the gauges, the notifier,
+            # the stall watch and a step cut at its deadline that still holds its connection.
+            database=DatabaseSettings.from_env(env, default_pool_max=8),
             broker=BrokerSettings.from_env(env),
             ops=OpsSettings.from_env(environ, default_port=SCHEDULER_OPS_PORT),
             log=LogSettings.from_env(env),
