@@ -1,4 +1,4 @@
-"""notion-batch benchmarks: `make bench` (< 20 min) or `make bench-quick` (a smoke run, < 2 min).
+"""notion-batch benchmarks: `make bench` (about 25 min) or `make bench-quick` (a smoke run).
 
     python bench/run.py [--quick] [--only scheduler,worker,notion,peer,changes,api,design,profile]
 
