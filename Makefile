@@ -108,7 +108,7 @@ lint: install
 	$(BIN)/python scripts/check_import_cycles.py
 	$(BIN)/mypy libs/common services/api/notion_batch services/scheduler/notion_batch \
 		services/worker/notion_batch services/cli/notion_batch emulator/notion_batch bench/run.py \
-		bench/probe.py scripts/check_import_cycles.py scripts/dashboard_preview.py \
+		bench/probe.py scripts/check_import_cycles.py scripts/dashboard_preview.py scripts/servers.py \
 		examples/notion-batch-plugin-example/src tests
 
 format: install

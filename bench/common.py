@@ -296,8 +296,8 @@ async def stop_all(services: Iterable[Service]) -> None:
     await asyncio.gather(*(s.stop() for s in services))
 
 
-def postgres_cpu(database: str) -> float:
-    """CPU seconds so far of the PostgreSQL backends serving ``database``."""
+def processes_cpu(matches: Callable[[bytes], bool]) -> float:
+    """CPU seconds so far of every process of this machine whose command line ``matches``."""
     total = 0.0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -307,9 +307,22 @@ def postgres_cpu(database: str) -> float:
                 title = cmdline.read()
         except OSError:
             continue
-        if title.startswith(b"postgres:") and f" {database} ".encode() in title:
+        if matches(title):
             total += proc_cpu_seconds(int(pid))
     return total
+
+
+def postgres_cpu(database: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving ``database``."""
+    needle = f" {database} ".encode()
+    return processes_cpu(lambda title: title.startswith(b"postgres:") and needle in title)
+
+
+def broker_cpu() -> float:
+    """CPU seconds so far of the RabbitMQ server (its Erlang VM), 0 if it is not found here.
+
+    The broker is the machine's shared one: other users' queues count too."""
+    return processes_cpu(lambda title: b"beam.smp" in title and b"rabbit" in title)
 
 
 class Sampler:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -45,12 +44,12 @@ from bench.common import (
     Result,
     Sampler,
     Service,
+    broker_cpu,
     drop_namespace,
     fresh_database,
     new_namespace,
     percentile,
     postgres_cpu,
-    proc_cpu_seconds,
     service_env,
     spawn,
     start_profiler,
@@ -310,24 +309,6 @@ async def burst(
         "claim_query_ms": explain,
         "noise": sampler.noise(),
     }
-
-
-def broker_cpu() -> float:
-    """CPU seconds so far of the RabbitMQ server (its Erlang VM), 0 if it is not found here.
-
-    The broker is the machine's shared one: other users' queues count too."""
-    total = 0.0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                title = cmdline.read()
-        except OSError:
-            continue
-        if b"beam.smp" in title and b"rabbit" in title:
-            total += proc_cpu_seconds(int(pid))
-    return total
 
 
 def _lag_figures(lags: np.ndarray, due: int) -> dict[str, Any]:

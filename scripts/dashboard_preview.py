@@ -58,6 +58,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from notion_batch.common.db.migrate import migrate
 from notion_batch.emulator.demo import DEMO_PAGE_ID
+from scripts.servers import add_server_arguments
 from tests.e2e.stack import ROOT, Stack, free_port, plan_stack, serving, wait_for
 from tests.support.isolation import delete_namespace, drop_database, with_database
 
@@ -812,17 +813,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--redraw", type=Path, help="draw from answers saved with --data; run nothing"
     )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("TEST_DATABASE_URL")
-        or os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="a PostgreSQL server to create the run's own database on",
-    )
-    parser.add_argument(
-        "--amqp-url",
-        default=os.environ.get("TEST_AMQP_URL")
-        or os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-    )
+    add_server_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -32,6 +32,7 @@ from playwright.async_api import async_playwright
 
 from notion_batch.common.db.migrate import migrate
 from notion_batch.emulator.demo import DEMO_PAGE_ID
+from scripts.servers import add_server_arguments
 from tests.e2e.stack import ROOT, Stack, plan_stack, serving, wait_for
 from tests.support.isolation import delete_namespace, drop_database, with_database
 
@@ -43,17 +44,7 @@ WAIT_SECONDS = 60
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scripts.screenshots", description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder of the PNG")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("TEST_DATABASE_URL")
-        or os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="a PostgreSQL server to create the run's own database on",
-    )
-    parser.add_argument(
-        "--amqp-url",
-        default=os.environ.get("TEST_AMQP_URL")
-        or os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-    )
+    add_server_arguments(parser)
     return parser.parse_args(argv)
 
 

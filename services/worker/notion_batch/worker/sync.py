@@ -102,8 +102,9 @@ class TodoSync:
             # before the look says no trash. Either order proves the same (ChangeRule.settled
             # takes the time before both).
             read = await self._gateway.read_todos(page_id, skip_block_ids=skip)
-            trash_due = self._page_check_due(lease)
-            if page is None and (trash_due or self._rule.wants_stamp(state, started_at)):
+            if page is None and (
+                self._page_check_due(lease) or self._rule.wants_stamp(state, started_at)
+            ):
                 page = await self._look(page_id)
         except (NotionAccessError, NotionRequestError) as exc:
             raise PageGone(str(exc)) from exc
