@@ -78,11 +78,12 @@ SELECT count(*) FROM notion_batch_status WHERE status = 'running';
 -- intervals past now: ticks missed while no scheduler ran are coalesced into this one
 -- (counted in `missed`), never replayed as a burst. SKIP LOCKED lets several schedulers
 -- share the work without ever claiming one page's tick twice. The claimed rows are updated
--- through the ctid their lock returned (a TID scan, not a second walk of the primary key's
--- random uuid pages): the row is locked by this statement, so that version is the one to
--- update.
+-- by page id, not through the ctid their lock returned: a row a worker updated after this
+-- statement's snapshot is locked in its new version, which a TID scan under the old snapshot
+-- does not see — the tick would be published without its next_tick_at moving, and emitted
+-- again (tests/load/test_load.py caught it).
 WITH due AS (
-    SELECT ctid, notion_page_id, run_id, next_tick_at AS scheduled_at, interval_seconds,
+    SELECT notion_page_id, run_id, next_tick_at AS scheduled_at, interval_seconds,
            floor(extract(epoch FROM now() - next_tick_at) / interval_seconds)::integer AS missed
       FROM notion_batch_status d
      WHERE notion_batch_live(d) AND next_tick_at <= now()
@@ -94,7 +95,7 @@ WITH due AS (
        SET next_tick_at = due.scheduled_at
                           + make_interval(secs => due.interval_seconds * (due.missed + 1))
       FROM due
-     WHERE s.ctid = due.ctid
+     WHERE s.notion_page_id = due.notion_page_id
 ), counted AS (
     UPDATE notion_batch_runs r
        SET ticks = r.ticks + 1, ticks_coalesced = r.ticks_coalesced + due.missed
